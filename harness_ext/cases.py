@@ -1,0 +1,209 @@
+"""Loading and validating incident cases (package data or a user's file).
+
+Every problem is reported as ``FILE:LINE: field 'X': <problem>`` and all of a
+file's problems are collected before failing, so a user fixes them in one pass.
+Nothing is dropped: a row either loads with all its columns or is reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reportbench.paths import packaged_data_dir
+
+KEY_FIELDS = ("what", "when", "where", "who", "how", "why", "contingency_actions")
+REQUIRED_COLUMNS = ("report_name", *KEY_FIELDS, "event_description")
+DOMAINS = ("pharma", "traffic")
+SPLITS = ("dev", "test")
+DEFAULT_SPLIT = "test"
+SUPPORTED_SUFFIXES = (".jsonl", ".csv", ".xlsx")
+
+@dataclass(frozen=True)
+class CaseProblem:
+    file: str
+    line: int
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"field '{self.field}': " if self.field else ""
+        return f"{self.file}:{self.line}: {where}{self.message}"
+
+
+class CaseFileError(ValueError):
+    """A case file has one or more problems; ``problems`` lists all of them."""
+
+    def __init__(self, problems: list[CaseProblem]):
+        self.problems = problems
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"{count} in case file:\n" + "\n".join(map(str, problems)))
+
+
+def _cell_to_text(value: Any) -> str:
+    """Spreadsheet cells arrive typed; the benchmark keeps every field as text.
+
+    Excel turns "2024-01-10 00:30" into a datetime, so we write it back in the
+    same ISO form rather than a locale- or library-specific repr.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.strftime("%Y-%m-%d")
+        return value.strftime("%Y-%m-%d %H:%M:%S" if value.second else "%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_jsonl(path: Path, problems: list[CaseProblem]) -> list[tuple[int, dict]]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                problems.append(CaseProblem(str(path), line_no, None, f"invalid JSON: {err.msg} (column {err.colno})"))
+                continue
+            if not isinstance(record, dict):
+                problems.append(CaseProblem(str(path), line_no, None, f"expected a JSON object, got {type(record).__name__}"))
+                continue
+            rows.append((line_no, record))
+    return rows
+
+
+def _read_csv(path: Path, problems: list[CaseProblem]) -> list[tuple[int, dict]]:
+    rows = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return rows
+        header = [name.strip() for name in header]
+        record_start = reader.line_num + 1
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                if len(cells) != len(header):
+                    problems.append(CaseProblem(str(path), record_start, None, f"expected {len(header)} columns, found {len(cells)}"))
+                else:
+                    rows.append((record_start, dict(zip(header, cells))))
+            record_start = reader.line_num + 1
+    return rows
+
+
+def _read_xlsx(path: Path, problems: list[CaseProblem]) -> list[tuple[int, dict]]:
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    sheet = workbook.worksheets[0]
+    rows = []
+    values = sheet.iter_rows(values_only=True)
+    header = next(values, None)
+    if header is None:
+        return rows
+    header = [_cell_to_text(name).strip() for name in header]
+    for row_no, cells in enumerate(values, start=2):
+        if all(cell is None or str(cell).strip() == "" for cell in cells):
+            continue
+        rows.append((row_no, {name: _cell_to_text(cell) for name, cell in zip(header, cells) if name}))
+    workbook.close()
+    return rows
+
+
+_READERS = {".jsonl": _read_jsonl, ".csv": _read_csv, ".xlsx": _read_xlsx}
+
+
+def validate_rows(path: Path, rows: list[tuple[int, dict]], problems: list[CaseProblem]) -> list[dict]:
+    """Checks schema, types, empty fields and duplicate ids; returns clean rows."""
+    clean = []
+    seen_ids: dict[str, int] = {}
+    for line_no, record in rows:
+        row_ok = True
+        for column in REQUIRED_COLUMNS:
+            if column not in record:
+                problems.append(CaseProblem(str(path), line_no, column, "missing"))
+                row_ok = False
+        for column, value in record.items():
+            if value is None:
+                problems.append(CaseProblem(str(path), line_no, column, "is null"))
+                row_ok = False
+            elif not isinstance(value, str):
+                problems.append(CaseProblem(str(path), line_no, column, f"expected a string, got {type(value).__name__} {value!r}"))
+                row_ok = False
+            elif column in REQUIRED_COLUMNS and not value.strip():
+                problems.append(CaseProblem(str(path), line_no, column, "is empty"))
+                row_ok = False
+        if "split" in record and isinstance(record["split"], str) and record["split"] not in SPLITS:
+            problems.append(CaseProblem(str(path), line_no, "split", f"must be one of {', '.join(SPLITS)}, got {record['split']!r}"))
+            row_ok = False
+        case_id = record.get("id")
+        if isinstance(case_id, str) and case_id:
+            if case_id in seen_ids:
+                problems.append(CaseProblem(str(path), line_no, "id", f"duplicate id {case_id!r} (first seen on line {seen_ids[case_id]})"))
+                row_ok = False
+            else:
+                seen_ids[case_id] = line_no
+        if row_ok:
+            clean.append({"id": f"{path.stem}-line{line_no}", **record})
+    return clean
+
+
+def read_cases(path: str | Path) -> list[dict]:
+    """Reads and validates a JSONL, CSV or XLSX case file.
+
+    Raises CaseFileError listing every problem found in the file.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CaseFileError([CaseProblem(str(path), 0, None, "file not found")])
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise CaseFileError([CaseProblem(str(path), 0, None, f"unsupported file type {path.suffix!r}; use one of {', '.join(SUPPORTED_SUFFIXES)}")])
+    problems: list[CaseProblem] = []
+    try:
+        rows = reader(path, problems)
+    except (UnicodeDecodeError, csv.Error, OSError) as err:
+        raise CaseFileError([CaseProblem(str(path), 0, None, f"cannot read file: {err}")]) from err
+    except Exception as err:  # openpyxl raises assorted types for corrupt workbooks
+        if path.suffix.lower() != ".xlsx":
+            raise
+        raise CaseFileError([CaseProblem(str(path), 0, None, f"cannot read workbook: {err}")]) from err
+    cases = validate_rows(path, rows, problems)
+    if not rows and not problems:
+        problems.append(CaseProblem(str(path), 1, None, "no cases found"))
+    if problems:
+        raise CaseFileError(problems)
+    return cases
+
+
+def select_cases(domain: str, split: str | None = None, data_file: str | None = None) -> list[dict]:
+    """The cases a task evaluates.
+
+    Packaged data: the rows of ``split`` (default ``test``).
+    A user's ``data_file``: every row, or only ``split`` when the file has a split column.
+    """
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown domain {domain!r}; expected one of {', '.join(DOMAINS)}")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if data_file:
+        cases = read_cases(data_file)
+        if split is None:
+            return cases
+        if not all("split" in case for case in cases):
+            raise ValueError(f"{data_file}: split {split!r} was requested but the file has no 'split' column in every row")
+    else:
+        cases = read_cases(packaged_data_dir() / f"{domain}.jsonl")
+    wanted = split or DEFAULT_SPLIT
+    return [case for case in cases if case.get("split") == wanted]

@@ -1,0 +1,71 @@
+"""`reportbench lm-eval ...`: lm-eval's own CLI, run in-process with our tasks included.
+
+lm-eval's --include_path takes one folder; its TaskManager accepts a list, so a
+user's own --include_path is kept alongside ours instead of replacing it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from reportbench.paths import tasks_dir
+
+
+def _pop_include_paths(argv: list[str]) -> tuple[list[str], list[str]]:
+    rest, include = [], []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--include_path":
+            value = next(args, None)
+            if value is None:
+                raise SystemExit("reportbench lm-eval: --include_path needs a folder")
+            include.append(value)
+        elif arg.startswith("--include_path="):
+            include.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    return rest, include
+
+
+def _sampling_needs_do_sample(gen_kwargs: dict | None) -> bool:
+    """A temperature without do_sample decodes greedily in HF; the user meant to sample."""
+    if not gen_kwargs or "do_sample" in gen_kwargs:
+        return False
+    try:
+        return float(gen_kwargs.get("temperature", 0) or 0) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _new_results_files(output_path: str | None, since: float) -> list[Path]:
+    if not output_path:
+        return []
+    root = Path(output_path)
+    root = root.parent if root.suffix == ".json" else root
+    if not root.exists():
+        return []
+    return sorted(p for p in root.rglob("results_*.json") if p.stat().st_mtime >= since)
+
+
+def run(argv: list[str]) -> int:
+    from lm_eval._cli import HarnessCLI
+    from lm_eval.utils import setup_logging
+
+    rest, user_include = _pop_include_paths(argv)
+    setup_logging()
+    parser = HarnessCLI()
+    sys.argv = ["lm_eval", *rest]
+    args = parser.parse_args()
+    if hasattr(args, "include_path"):
+        paths = [str(tasks_dir()), *user_include]
+        args.include_path = paths[0] if len(paths) == 1 else paths
+    if _sampling_needs_do_sample(getattr(args, "gen_kwargs", None)):
+        print("reportbench: temperature > 0 given without do_sample; adding do_sample=True", file=sys.stderr)
+        args.gen_kwargs["do_sample"] = True
+    started = time.time() - 1
+    parser.execute(args)
+    for path in _new_results_files(getattr(args, "output_path", None), started):
+        print(f"reportbench: results JSON written to {path}")
+    return 0

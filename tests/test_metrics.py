@@ -1,0 +1,68 @@
+import json
+import math
+from pathlib import Path
+
+import pytest
+import sacrebleu
+from rouge_score import rouge_scorer
+
+from reportbench.cases import select_cases
+from reportbench.metrics import METRICS, TASK_METRICS, ScoringInput, get_metric, score_sample
+
+CASES = [
+    pytest.param(case, id=f"{path.stem}:{i}:{case['metric']}")
+    for path in sorted((Path(__file__).parent / "metric_cases").glob("*.json"))
+    for i, case in enumerate(json.loads(path.read_text()))
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_metric_case(case):
+    sample = ScoringInput(case["prediction"], case["reference"], json_valid=case.get("json_valid", False))
+    assert get_metric(case["metric"]).score(sample) == pytest.approx(case["expected"], abs=case["tolerance"])
+
+
+def fixture_pairs():
+    """Real references against other cases' references: realistic, partly overlapping text."""
+    refs = [c["event_description"] for c in select_cases("pharma") + select_cases("traffic")]
+    return list(zip(refs, refs[1:] + refs[:1])) + [(refs[0], refs[0]), ("", refs[1])]
+
+
+@pytest.mark.parametrize("prediction, reference", fixture_pairs())
+def test_metrics_equal_their_reference_libraries(prediction, reference):
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"], use_stemmer=True)
+    expected = {name: score.fmeasure for name, score in scorer.score(reference, prediction).items()}
+    expected["bleu"] = sacrebleu.sentence_bleu(prediction, [reference]).score / 100
+    got = score_sample(ScoringInput(prediction, reference))
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, abs=1e-6), name
+
+
+@pytest.mark.parametrize(
+    "prediction",
+    ["", "   \n ", "word " * 2000, '{"not": "a report"}', "Température 8,4 °C — 東京 🚑", "x" * 10000],
+)
+def test_no_nan_or_exception_on_edge_inputs(prediction):
+    reference = select_cases("pharma")[0]["event_description"]
+    for value in score_sample(ScoringInput(prediction, reference)).values():
+        assert math.isfinite(value)
+
+
+def test_registry_declares_every_task_metric():
+    for name in TASK_METRICS:
+        metric = METRICS[name]
+        assert metric.name == name and metric.aggregation == "mean" and metric.settings
+    assert METRICS["length_ratio"].higher_is_better is None
+    with pytest.raises(KeyError, match="unknown metric 'nope'"):
+        get_metric("nope")
+
+
+def test_task_yaml_declares_the_same_metrics():
+    import yaml
+
+    template = Path(__file__).resolve().parent.parent / "tasks" / "_report_template_yaml"
+    text = template.read_text().replace("!function", "")  # tags only matter to lm-eval
+    metric_list = yaml.safe_load(text)["metric_list"]
+    assert [m["metric"] for m in metric_list] == list(TASK_METRICS)
+    for entry in metric_list:
+        assert entry["higher_is_better"] == METRICS[entry["metric"]].higher_is_better
