@@ -53,7 +53,9 @@ def run(argv: list[str]) -> int:
     from lm_eval._cli import HarnessCLI
     from lm_eval.utils import setup_logging
 
-    rest, user_include = _pop_include_paths(argv)
+    rest, user_include = _pop_include_paths(argv) if argv else ([], [])
+    if not rest:
+        rest = ["--help"]
     setup_logging()
     parser = HarnessCLI()
     sys.argv = ["lm_eval", *rest]
