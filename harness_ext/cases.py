@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ REQUIRED_COLUMNS = ("report_name", *KEY_FIELDS, "event_description")
 DOMAINS = ("pharma", "traffic")
 SPLITS = ("dev", "test")
 DEFAULT_SPLIT = "test"
+DEV_SIZE = 80  # cases per domain in the dev split, as in the tuning grids of the seed study
 SUPPORTED_SUFFIXES = (".jsonl", ".csv", ".xlsx")
 
 @dataclass(frozen=True)
@@ -124,13 +127,20 @@ def _read_xlsx(path: Path, problems: list[CaseProblem]) -> list[tuple[int, dict]
 _READERS = {".jsonl": _read_jsonl, ".csv": _read_csv, ".xlsx": _read_xlsx}
 
 
-def validate_rows(path: Path, rows: list[tuple[int, dict]], problems: list[CaseProblem]) -> list[dict]:
-    """Checks schema, types, empty fields and duplicate ids; returns clean rows."""
+def validate_rows(
+    path: Path, rows: list[tuple[int, dict]], problems: list[CaseProblem], domain: str | None = None
+) -> list[tuple[int, dict]]:
+    """Checks schema, types, empty fields and duplicate ids; returns clean (line, case) pairs.
+
+    With ``domain``, the file is held to the benchmark's own rules: ids of the form
+    ``<domain>-NNN`` and a split for every case.
+    """
     clean = []
     seen_ids: dict[str, int] = {}
     for line_no, record in rows:
         row_ok = True
-        for column in REQUIRED_COLUMNS:
+        required = REQUIRED_COLUMNS + (("id", "split") if domain else ())
+        for column in required:
             if column not in record:
                 problems.append(CaseProblem(str(path), line_no, column, "missing"))
                 row_ok = False
@@ -141,8 +151,13 @@ def validate_rows(path: Path, rows: list[tuple[int, dict]], problems: list[CaseP
             elif not isinstance(value, str):
                 problems.append(CaseProblem(str(path), line_no, column, f"expected a string, got {type(value).__name__} {value!r}"))
                 row_ok = False
-            elif column in REQUIRED_COLUMNS and not value.strip():
-                problems.append(CaseProblem(str(path), line_no, column, "is empty"))
+            elif column in required and not value.strip():
+                detail = " (no reference report to score against)" if column == "event_description" else ""
+                problems.append(CaseProblem(str(path), line_no, column, f"is empty{detail}"))
+                row_ok = False
+        if domain and isinstance(record.get("id"), str) and record["id"].strip():
+            if not re.fullmatch(rf"{domain}-\d{{3,}}", record["id"]):
+                problems.append(CaseProblem(str(path), line_no, "id", f"expected '{domain}-NNN', got {record['id']!r}"))
                 row_ok = False
         if "split" in record and isinstance(record["split"], str) and record["split"] not in SPLITS:
             problems.append(CaseProblem(str(path), line_no, "split", f"must be one of {', '.join(SPLITS)}, got {record['split']!r}"))
@@ -155,15 +170,20 @@ def validate_rows(path: Path, rows: list[tuple[int, dict]], problems: list[CaseP
             else:
                 seen_ids[case_id] = line_no
         if row_ok:
-            clean.append({"id": f"{path.stem}-line{line_no}", **record})
+            clean.append((line_no, {"id": f"{path.stem}-line{line_no}", **record}))
     return clean
 
 
-def read_cases(path: str | Path) -> list[dict]:
+def read_cases(path: str | Path, domain: str | None = None) -> list[dict]:
     """Reads and validates a JSONL, CSV or XLSX case file.
 
     Raises CaseFileError listing every problem found in the file.
     """
+    return [case for _, case in read_numbered_cases(path, domain)]
+
+
+def read_numbered_cases(path: str | Path, domain: str | None = None) -> list[tuple[int, dict]]:
+    """As read_cases, with the line (CSV) or row (XLSX) number of each case."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CaseFileError([CaseProblem(str(path), 0, None, "file not found")])
@@ -179,7 +199,7 @@ def read_cases(path: str | Path) -> list[dict]:
         if path.suffix.lower() != ".xlsx":
             raise
         raise CaseFileError([CaseProblem(str(path), 0, None, f"cannot read workbook: {err}")]) from err
-    cases = validate_rows(path, rows, problems)
+    cases = validate_rows(path, rows, problems, domain)
     if not rows and not problems:
         problems.append(CaseProblem(str(path), 1, None, "no cases found"))
     if problems:
@@ -204,6 +224,17 @@ def select_cases(domain: str, split: str | None = None, data_file: str | None = 
         if not all("split" in case for case in cases):
             raise ValueError(f"{data_file}: split {split!r} was requested but the file has no 'split' column in every row")
     else:
-        cases = read_cases(packaged_data_dir() / f"{domain}.jsonl")
+        cases = read_cases(packaged_data_dir() / f"{domain}.jsonl", domain)
     wanted = split or DEFAULT_SPLIT
     return [case for case in cases if case.get("split") == wanted]
+
+
+def split_rank(case_id: str) -> str:
+    """A stable pseudo-random order of ids, independent of file order and Python's hash seed."""
+    return hashlib.sha256(f"reportbench-split:{case_id}".encode()).hexdigest()
+
+
+def assign_splits(case_ids: list[str], dev_size: int = DEV_SIZE) -> dict[str, str]:
+    """dev = the ``dev_size`` ids that rank first by split_rank; test = all others."""
+    ranked = sorted(case_ids, key=split_rank)
+    return {case_id: ("dev" if rank < dev_size else "test") for rank, case_id in enumerate(ranked)}

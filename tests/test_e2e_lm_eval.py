@@ -59,12 +59,12 @@ def test_all_eight_tasks_and_groups(tiny_llama, tmp_path):
 
 def test_chat_template_and_dev_split_via_reportbench_passthrough(tiny_llama, tmp_path):
     out = tmp_path / "out"
-    args = lm_eval_args(tiny_llama, "reportbench_pharma_c", out, "--apply_chat_template", "--metadata", '{"split": "dev"}', *FAST_GEN)
+    args = lm_eval_args(tiny_llama, "reportbench_pharma_c", out, "--apply_chat_template", "--metadata", '{"split": "dev"}', "--batch_size", "16", *FAST_GEN)
     args = ["reportbench", "lm-eval", *args[3:]]  # drop `lm_eval --include_path X`: the passthrough adds it
     result = run_cli(args, tmp_path)
     assert_ok(result)
     results, samples = read_results(out)
-    assert results["n-samples"]["reportbench_pharma_c"]["effective"] == 8  # the whole dev split, no limit
+    assert results["n-samples"]["reportbench_pharma_c"]["effective"] == 80  # the whole dev split, no limit
     assert {s["doc"]["split"] for s in samples["reportbench_pharma_c"]} == {"dev"}
     context = samples["reportbench_pharma_c"][0]["arguments"]["gen_args_0"]["arg_0"]
     assert context.startswith("<|im_start|>user\n") and context.endswith("Answer:<|im_end|>\n<|im_start|>assistant\n")
