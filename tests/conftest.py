@@ -12,6 +12,20 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 BIN = Path(sys.executable).parent
+# A well-formed case as a user's file would hold it (no id or split).
+SAMPLE_CASE = {
+    "report_name": "Label roll swap on line 3",
+    "what": "wrong label roll loaded on line 3",
+    "when": "2024-01-10 00:30",
+    "where": "Packaging line 3, Basel, Switzerland",
+    "who": "Lea Meier (operator)",
+    "how": "roll taken from the adjacent rack",
+    "why": "racks not labelled",
+    "contingency_actions": "line stopped, DEV-2024-0011 opened",
+    "event_description": "On 2024-01-10 at 00:30 operator Lea Meier loaded the wrong label roll on Packaging line 3 "
+    "in Basel, Switzerland, taking it from the adjacent rack because racks were not labelled; "
+    "the line was stopped and DEV-2024-0011 opened.",
+}
 REPO = Path(__file__).resolve().parent.parent
 TINY_CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

@@ -4,20 +4,10 @@ import json
 
 import pytest
 
-from conftest import write_jsonl
+from conftest import SAMPLE_CASE, write_jsonl
 from reportbench.cases import REQUIRED_COLUMNS, CaseFileError, read_cases, select_cases
 
-GOOD_CASE = {
-    "report_name": "Label roll swap on line 3",
-    "what": "wrong label roll loaded",
-    "when": "2024-01-10 00:30",
-    "where": "Packaging line 3, Basel, Switzerland",
-    "who": "Lea Meier (operator)",
-    "how": "roll taken from the adjacent rack",
-    "why": "racks not labelled",
-    "contingency_actions": "line stopped, DEV-2024-0011 opened",
-    "event_description": "On 2024-01-10 00:30 operator Lea Meier loaded the wrong label roll on Packaging line 3.",
-}
+GOOD_CASE = SAMPLE_CASE
 
 
 def problem_lines(err: CaseFileError) -> list[str]:

@@ -5,25 +5,11 @@ import json
 
 import pytest
 
-from conftest import run_cli, write_jsonl
+from conftest import SAMPLE_CASE, run_cli, write_jsonl
 from reportbench.cases import DOMAINS, REQUIRED_COLUMNS, assign_splits, read_cases
 from reportbench.paths import packaged_data_dir
 
-GOOD = {
-    "id": "pharma-901",
-    "report_name": "Label roll swap on line 3",
-    "what": "wrong label roll loaded on line 3",
-    "when": "2024-01-10 00:30",
-    "where": "Packaging line 3, Basel, Switzerland",
-    "who": "Lea Meier (operator)",
-    "how": "roll taken from the adjacent rack",
-    "why": "racks not labelled",
-    "contingency_actions": "line stopped, DEV-2024-0011 opened",
-    "event_description": "On 2024-01-10 at 00:30 operator Lea Meier loaded the wrong label roll on Packaging line 3 "
-    "in Basel, Switzerland, taking it from the adjacent rack because racks were not labelled; "
-    "the line was stopped and DEV-2024-0011 opened.",
-    "split": "dev",
-}
+GOOD = dict(SAMPLE_CASE, id="pharma-901", split="dev")
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
