@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from reportbench.cases import KEY_FIELDS
+from reportbench.metrics.base import Metric
 
 _MONTHS = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
@@ -73,13 +74,17 @@ def person_names(who: str) -> list[str]:
     return names
 
 
+def facts_in_text(text: str, field: str = "") -> list[Fact]:
+    """Dates, times, IDs, quantities and numbers written in one text."""
+    return [Fact(m.lastgroup, m.group().strip(), field) for m in _FACT_PATTERN.finditer(text or "")]
+
+
 def extract_facts(case: dict) -> list[Fact]:
     facts: dict[tuple[str, str], Fact] = {}
     for field in KEY_FIELDS:
         text = case.get(field) or ""
-        for match in _FACT_PATTERN.finditer(text):
-            kind = match.lastgroup
-            facts.setdefault((kind, normalise(match.group())), Fact(kind, match.group().strip(), field))
+        for fact in facts_in_text(text, field):
+            facts.setdefault((fact.kind, normalise(fact.text)), fact)
         if field == "who":
             for name in person_names(text):
                 facts.setdefault(("name", normalise(name)), Fact("name", name, field))
@@ -107,3 +112,32 @@ def fact_recall(case: dict, report: str) -> float:
     if not facts:
         return 1.0
     return 1.0 - len(missing_facts(case, report)) / len(facts)
+
+
+def invented_facts(case: dict, report: str) -> list[Fact]:
+    """Numbers, dates, times and IDs of the report that appear in none of the key fields."""
+    fields_norm = normalise(" \n ".join(case.get(field) or "" for field in KEY_FIELDS))
+    seen, invented = set(), []
+    for fact in facts_in_text(report, "report"):
+        key = (fact.kind, normalise(fact.text))
+        if key not in seen and not _found(fact, fields_norm):
+            invented.append(fact)
+        seen.add(key)
+    return invented
+
+
+FACT_RECALL = Metric(
+    name="fact_recall",
+    description="share of the key facts of the fields (dates, times, IDs, quantities, numbers, names) found in the report",
+    sample_fn=lambda s: fact_recall(s.fields, s.prediction),
+    higher_is_better=True,
+    settings={"extractor": "reportbench.metrics.facts.extract_facts", "matching": "verbatim after NFKC, dash and space normalisation, case-insensitive"},
+)
+HALLUCINATED_FACTS = Metric(
+    name="hallucinated_facts",
+    description="count of distinct numbers, dates, times and IDs in the report that appear in none of the key fields",
+    sample_fn=lambda s: len(invented_facts(s.fields, s.prediction)),
+    higher_is_better=False,
+    settings={"extractor": "reportbench.metrics.facts.facts_in_text", "matching": "as fact_recall, against all seven fields"},
+)
+FACT_METRICS = [FACT_RECALL, HALLUCINATED_FACTS]

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from reportbench.metrics.base import Metric, ScoringInput
+
+# Chatter a model puts before the report itself ("Sure! Here is the report:").
+PREAMBLE = re.compile(
+    r"^\W*(?:sure|certainly|of course|okay|ok|absolutely|great|here(?:'s| is| are)|below is|the following|"
+    r"as requested|i have|i've|i will|i'll|i can|let me|this is (?:a|the) (?:report|json)|report:|title:|json:)\b",
+    re.IGNORECASE,
+)
+LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+", re.MULTILINE)
 
 
 def word_count(text: str) -> int:
@@ -14,6 +24,16 @@ def length_ratio(sample: ScoringInput) -> float:
     return word_count(sample.prediction) / max(word_count(sample.reference), 1)
 
 
+def is_single_paragraph(text: str) -> bool:
+    """Non-empty prose without blank-line breaks or list items."""
+    text = text.strip()
+    return bool(text) and not re.search(r"\n\s*\n", text) and not LIST_ITEM.search(text)
+
+
+def has_preamble(text: str) -> bool:
+    return bool(PREAMBLE.match(text.strip()))
+
+
 LENGTH_RATIO = Metric(
     name="length_ratio",
     description="words in the report / words in the reference report (1.0 = same length)",
@@ -21,7 +41,13 @@ LENGTH_RATIO = Metric(
     higher_is_better=None,
     settings={"words": "str.split() on whitespace"},
 )
-
+WORDS = Metric(
+    name="words",
+    description="words in the report",
+    sample_fn=lambda s: word_count(s.prediction),
+    higher_is_better=None,
+    settings={"words": "str.split() on whitespace"},
+)
 JSON_VALID = Metric(
     name="json_valid",
     description='1 if the generation held a JSON object with a "report" field, else 0',
@@ -29,3 +55,18 @@ JSON_VALID = Metric(
     higher_is_better=True,
     settings={"parser": "reportbench.parsing.parse_report"},
 )
+SINGLE_PARAGRAPH = Metric(
+    name="single_paragraph",
+    description="1 if the report is one non-empty paragraph (no blank lines, no list items), else 0",
+    sample_fn=lambda s: 1.0 if is_single_paragraph(s.prediction) else 0.0,
+    higher_is_better=True,
+    settings={"blank_line": r"\n\s*\n", "list_item": LIST_ITEM.pattern},
+)
+PREAMBLE_METRIC = Metric(
+    name="preamble",
+    description='1 if the report opens with chatter such as "Here is the report", else 0',
+    sample_fn=lambda s: 1.0 if has_preamble(s.prediction) else 0.0,
+    higher_is_better=False,
+    settings={"pattern": PREAMBLE.pattern, "flags": "IGNORECASE"},
+)
+FORMAT_METRICS = [LENGTH_RATIO, WORDS, JSON_VALID, SINGLE_PARAGRAPH, PREAMBLE_METRIC]

