@@ -45,6 +45,50 @@ def _data_split(args) -> int:
     return resplit(args.file, args.dev_size)
 
 
+def _score(args) -> int:
+    from reportbench.scoring import main as score_main
+
+    return score_main(args)
+
+
+def _configure_from(args) -> None:
+    from reportbench.metrics.semantic import OPTION_NAMES, configure
+
+    configure(**{k: v for k, v in vars(args).items() if k in OPTION_NAMES and v is not None})
+
+
+def _metrics_describe(args) -> int:
+    from reportbench.metrics_commands import describe
+
+    _configure_from(args)
+    return describe([n.strip() for n in args.metrics.split(",")] if args.metrics else None)
+
+
+def _metrics_correlate(args) -> int:
+    from reportbench.metrics_commands import correlate
+
+    return correlate(args.files, args.out)
+
+
+def _metrics_baseline(args) -> int:
+    from reportbench.metrics_commands import build_baseline
+
+    _configure_from(args)
+    return build_baseline(args.out, args.pairs)
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("metric models (local folder, embedded alias or hub id)")
+    group.add_argument("--cross-encoder", dest="cross_encoder", help="cross-encoder model (default per mode)")
+    group.add_argument("--cross-encoder-mode", dest="cross_encoder_mode", choices=["sts", "seed"], help="default sts")
+    group.add_argument("--bi-encoder", dest="bi_encoder", help="sentence-transformers model (default all-minilm-l6-v2)")
+    group.add_argument("--bertscore-model", dest="bertscore_model", help="BERTScore model (default all-minilm-l6-v2)")
+    group.add_argument("--bertscore-num-layers", dest="bertscore_num_layers", type=int, help="layer used by BERTScore (default 6)")
+    group.add_argument("--bertscore-baseline", dest="bertscore_baseline", help="rescale baseline CSV for another model")
+    group.add_argument("--device", help="cpu (default), cuda, ...")
+    group.add_argument("--batch-size", dest="batch_size", type=int, help="batch size of the metric models (default 32)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reportbench", description="Incident-report benchmark for lm-evaluation-harness.")
     parser.add_argument("--version", action="version", version=f"reportbench {__version__}")
@@ -76,6 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("file")
     split.add_argument("--dev-size", type=int, default=DEV_SIZE, help=f"cases in dev (default {DEV_SIZE})")
     split.set_defaults(func=_data_split)
+
+    score = commands.add_parser("score", help="rescore saved outputs (lm-eval samples or prediction/reference JSONL)")
+    score.add_argument("--input", required=True, help="samples_*.jsonl of a reportbench task, or JSONL with prediction and reference")
+    score.add_argument("--output", required=True, help="JSONL with one row of metric values per input row")
+    score.add_argument("--metrics", help="comma-separated metric names (default: all task metrics)")
+    _add_model_options(score)
+    score.set_defaults(func=_score)
+
+    metrics = commands.add_parser("metrics", help="describe, correlate or calibrate the metrics")
+    metric_commands = metrics.add_subparsers(dest="metrics_command", required=True, metavar="ACTION")
+    describe = metric_commands.add_parser("describe", help="print every metric's exact library settings as JSON")
+    describe.add_argument("--metrics", help="comma-separated metric names (default: all)")
+    _add_model_options(describe)
+    describe.set_defaults(func=_metrics_describe)
+    correlate = metric_commands.add_parser("correlate", help="correlation matrix and PCA loadings of per-sample metrics")
+    correlate.add_argument("files", nargs="+", help="`reportbench score` outputs or lm-eval samples_*.jsonl files")
+    correlate.add_argument("--out", default="metric_correlation", help="folder for correlation.md and the PNGs")
+    correlate.set_defaults(func=_metrics_correlate)
+    baseline = metric_commands.add_parser("build-bertscore-baseline", help="rebuild the BERTScore rescale baseline from the shipped references")
+    baseline.add_argument("--out", help="CSV to write (default: the shipped baseline of the default model)")
+    baseline.add_argument("--pairs", type=int, default=2000, help="unrelated reference pairs to average (default 2000)")
+    _add_model_options(baseline)
+    baseline.set_defaults(func=_metrics_baseline)
 
     commands.add_parser(
         "lm-eval",

@@ -41,19 +41,20 @@ class ModelOptions:
 
 
 _options = ModelOptions()
+OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(ModelOptions))
 
 
 def configure(**overrides) -> ModelOptions:
     """Sets the model options for this process; unknown keys are an error."""
     global _options
-    known = {f.name for f in dataclasses.fields(ModelOptions)}
-    unknown = set(overrides) - known
+    unknown = set(overrides) - OPTION_NAMES
     if unknown:
-        raise ValueError(f"unknown metric option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        raise ValueError(f"unknown metric option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(OPTION_NAMES))}")
     if overrides.get("cross_encoder_mode", _options.cross_encoder_mode) not in CROSS_ENCODER_MODES:
         raise ValueError(f"cross_encoder_mode must be one of {', '.join(CROSS_ENCODER_MODES)}")
-    if "bertscore_num_layers" in overrides:
-        overrides["bertscore_num_layers"] = int(overrides["bertscore_num_layers"])
+    for name in ("bertscore_num_layers", "batch_size"):  # --metadata JSON may carry them as strings
+        if name in overrides:
+            overrides[name] = int(overrides[name])
     _options = dataclasses.replace(_options, **overrides)
     return _options
 

@@ -8,18 +8,17 @@ task at once: model-based metrics then score all pairs in one batched pass.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict
 
 import datasets
 
 from reportbench.cases import CaseFileError, select_cases
 from reportbench.metrics import ScoringInput, score_samples
-from reportbench.metrics.semantic import ModelOptions, configure
+from reportbench.metrics.semantic import OPTION_NAMES, configure
 from reportbench.parsing import ParsedReport, parse_report
 from reportbench.prompts import build_prompt
 
 EVAL_SPLIT = "eval"  # holds whichever cases `--metadata` selected (default: the test split)
-METRIC_OPTIONS = {f.name for f in fields(ModelOptions)}
 
 
 def load_cases(domain: str, split: str | None = None, data_file: str | None = None, **run_metadata):
@@ -29,7 +28,7 @@ def load_cases(domain: str, split: str | None = None, data_file: str | None = No
     this is the one hook that sees --metadata before any response is scored.
     """
     try:
-        configure(**{k: v for k, v in run_metadata.items() if k in METRIC_OPTIONS})
+        configure(**{k: v for k, v in run_metadata.items() if k in OPTION_NAMES})
         cases = select_cases(domain, split=split, data_file=data_file)
     except (CaseFileError, ValueError) as err:
         # lm-eval would print a long traceback; a user only needs the file, line and field.

@@ -117,6 +117,17 @@ def tiny_llama(tmp_path_factory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
+@pytest.fixture
+def metric_options():
+    """Lets a test configure metric models; restores the defaults afterwards."""
+    import dataclasses
+
+    from reportbench.metrics import semantic
+
+    yield semantic.configure
+    semantic.configure(**dataclasses.asdict(semantic.ModelOptions()))
+
+
 def run_cli(args, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
     """Runs a console script of this venv (lm_eval, reportbench) as a user would."""
     return subprocess.run(

@@ -57,6 +57,15 @@ def test_all_eight_tasks_and_groups(tiny_llama, tmp_path):
     contexts = {t: samples[t][0]["arguments"]["gen_args_0"]["arg_0"] for t in TASKS}
     assert len(set(contexts.values())) == len(TASKS)
     assert "Guidelines:" not in contexts["reportbench_pharma_a"] and "Guidelines:" in contexts["reportbench_pharma_b"]
+    # Rescoring the saved samples offline reproduces lm_eval's per-sample values.
+    samples_file = next(out.rglob("samples_reportbench_pharma_b_*.jsonl"))
+    rescored_path = tmp_path / "rescored.jsonl"
+    rescored = run_cli(["reportbench", "score", "--input", str(samples_file), "--output", str(rescored_path)], tmp_path)
+    assert rescored.returncode == 0, rescored.stderr
+    rows = [json.loads(line) for line in rescored_path.read_text().splitlines()]
+    for row, sample in zip(rows, samples["reportbench_pharma_b"]):
+        assert row.pop("line") and row.pop("id") == sample["doc"]["id"]
+        assert row == pytest.approx({k: sample[k] for k in row}, abs=1e-6)
     # The markdown table lm_eval prints includes the group aggregates.
     assert "reportbench_traffic" in result.stdout and "json_valid" in result.stdout
 

@@ -6,7 +6,7 @@ import pytest
 import sacrebleu
 from rouge_score import rouge_scorer
 
-from reportbench.cases import select_cases
+from reportbench.cases import KEY_FIELDS, select_cases
 from reportbench.metrics import METRICS, TASK_METRICS, ScoringInput, get_metric, score_sample
 
 CASES = [
@@ -18,7 +18,14 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 def test_metric_case(case):
-    sample = ScoringInput(case["prediction"], case["reference"], json_valid=case.get("json_valid", False))
+    sample = ScoringInput(
+        case["prediction"],
+        case["reference"],
+        json_valid=case.get("json_valid", False),
+        predicted_title=case.get("predicted_title", ""),
+        reference_title=case.get("reference_title", ""),
+        fields={name: case.get("fields", {}).get(name, "") for name in KEY_FIELDS},
+    )
     assert get_metric(case["metric"]).score(sample) == pytest.approx(case["expected"], abs=case["tolerance"])
 
 
@@ -33,7 +40,7 @@ def test_metrics_equal_their_reference_libraries(prediction, reference):
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"], use_stemmer=True)
     expected = {name: score.fmeasure for name, score in scorer.score(reference, prediction).items()}
     expected["bleu"] = sacrebleu.sentence_bleu(prediction, [reference]).score / 100
-    got = score_sample(ScoringInput(prediction, reference))
+    got = score_sample(ScoringInput(prediction, reference), names=list(expected))
     for name, value in expected.items():
         assert got[name] == pytest.approx(value, abs=1e-6), name
 
@@ -44,14 +51,15 @@ def test_metrics_equal_their_reference_libraries(prediction, reference):
 )
 def test_no_nan_or_exception_on_edge_inputs(prediction):
     reference = select_cases("pharma")[0]["event_description"]
-    for value in score_sample(ScoringInput(prediction, reference)).values():
+    lexical = ["rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "length_ratio", "words", "single_paragraph", "preamble"]
+    for value in score_sample(ScoringInput(prediction, reference), names=lexical).values():
         assert math.isfinite(value)
 
 
 def test_registry_declares_every_task_metric():
     for name in TASK_METRICS:
         metric = METRICS[name]
-        assert metric.name == name and metric.aggregation == "mean" and metric.settings
+        assert metric.name == name and metric.aggregation == "mean" and metric.describe()["settings"]
     assert METRICS["length_ratio"].higher_is_better is None
     with pytest.raises(KeyError, match="unknown metric 'nope'"):
         get_metric("nope")

@@ -1,0 +1,127 @@
+"""`reportbench metrics describe | correlate | build-bertscore-baseline`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def describe(names: list[str] | None) -> int:
+    from reportbench.metrics import METRICS, get_metric
+    from reportbench.metrics.confidence import SUMMARY_SETTINGS
+    from reportbench.metrics.semantic import options
+
+    chosen = [get_metric(n) for n in names] if names else list(METRICS.values())
+    print(json.dumps(
+        {"metrics": [m.describe() for m in chosen], "model_options": vars(options()), "aggregate": SUMMARY_SETTINGS},
+        indent=2, default=str,
+    ))
+    return 0
+
+
+def per_sample_table(paths: list[str]):
+    """Per-sample metric values from `reportbench score` outputs or lm-eval samples files."""
+    import pandas as pd
+
+    from reportbench.metrics import METRICS
+
+    frames = []
+    for path in paths:
+        rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+        frames.append(pd.DataFrame([{k: v for k, v in row.items() if k in METRICS} for row in rows]))
+    table = pd.concat(frames, ignore_index=True).apply(pd.to_numeric, errors="coerce")
+    # A constant metric (e.g. json_valid all 1) has no correlation to speak of.
+    return table.loc[:, table.notna().all() & (table.nunique() > 1)]
+
+
+def pca_loadings(table) -> tuple[np.ndarray, np.ndarray]:
+    """Loadings of the standardised metrics on the first two principal components, and explained variance."""
+    standardised = (table - table.mean()) / table.std(ddof=0)
+    _, singular, components = np.linalg.svd(standardised.to_numpy(), full_matrices=False)
+    explained = singular**2 / np.sum(singular**2)
+    loadings = components[:2].T * singular[:2] / np.sqrt(len(table))
+    return loadings, explained[:2]
+
+
+def correlate(paths: list[str], out: str) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    table = per_sample_table(paths)
+    if table.shape[1] < 2 or len(table) < 3:
+        print("reportbench metrics correlate: need at least 2 varying metrics and 3 samples", file=sys.stderr)
+        return 2
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    corr = table.corr(method="pearson")
+    loadings, explained = pca_loadings(table)
+    loading_table = pd.DataFrame(loadings, index=table.columns, columns=["PC1", "PC2"])
+
+    fig, ax = plt.subplots(figsize=(1 + 0.55 * len(corr), 0.8 + 0.5 * len(corr)))
+    image = ax.imshow(corr.to_numpy(), cmap="RdYlGn", vmin=-1, vmax=1)
+    ax.set_xticks(range(len(corr)), corr.columns, rotation=60, ha="right")
+    ax.set_yticks(range(len(corr)), corr.index)
+    for (i, j), value in np.ndenumerate(corr.to_numpy()):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title(f"Pearson correlation of per-sample metrics (n={len(table)})")
+    fig.tight_layout()
+    fig.savefig(out_dir / "correlation.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.axvline(0, color="grey", lw=0.5)
+    for name, (x, y) in zip(table.columns, loadings):
+        ax.arrow(0, 0, x, y, head_width=0.02, length_includes_head=True, color="tab:blue")
+        ax.annotate(name, (x, y), fontsize=8)
+    ax.set_xlabel(f"PC1 ({explained[0]:.0%} of variance)")
+    ax.set_ylabel(f"PC2 ({explained[1]:.0%} of variance)")
+    ax.set_title("PCA loadings of the metrics")
+    ax.set_xlim(-1.1, 1.1)
+    ax.set_ylim(-1.1, 1.1)
+    fig.tight_layout()
+    fig.savefig(out_dir / "pca_loadings.png", dpi=120)
+    plt.close(fig)
+
+    markdown = [
+        "# Metric correlation",
+        "",
+        f"Per-sample values from {len(paths)} file(s), {len(table)} samples, {table.shape[1]} varying metrics.",
+        "",
+        "## Pearson correlation",
+        "",
+        corr.round(3).to_markdown(),
+        "",
+        "![correlation](correlation.png)",
+        "",
+        f"## PCA loadings (PC1 {explained[0]:.1%}, PC2 {explained[1]:.1%} of variance)",
+        "",
+        loading_table.round(3).to_markdown(),
+        "",
+        "![PCA loadings](pca_loadings.png)",
+        "",
+    ]
+    (out_dir / "correlation.md").write_text("\n".join(markdown))
+    print(f"reportbench: wrote {out_dir / 'correlation.md'}, correlation.png and pca_loadings.png")
+    return 0
+
+
+def build_baseline(out: str | None, pairs: int) -> int:
+    from reportbench.metrics.baseline import build_bertscore_baseline
+    from reportbench.metrics.semantic import bertscore_baseline_path, options, resolve_model
+
+    target = Path(out) if out else bertscore_baseline_path()
+    if target is None:
+        print("reportbench: give --out for a model other than the default", file=sys.stderr)
+        return 2
+    opts = options()
+    path = build_bertscore_baseline(target, resolve_model(opts.bertscore_model), opts.bertscore_num_layers, pairs)
+    print(f"reportbench: wrote BERTScore baseline {path} ({pairs} unrelated reference pairs)")
+    return 0

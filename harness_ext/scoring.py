@@ -1,0 +1,186 @@
+"""Rescoring saved outputs: `reportbench score` and what it reads.
+
+Two input formats, detected per row:
+- an lm-eval ``samples_*.jsonl`` row of a reportbench task (``doc`` + ``resps``): the raw
+  generation is parsed again and scored against the case in ``doc``;
+- a plain row with ``prediction`` (the report text, scored as it is) and ``reference``,
+  optionally ``generation`` (raw model output, parsed, instead of ``prediction``), ``title``,
+  ``report_name`` and the seven key fields.
+Metrics whose inputs a file lacks (key fields, titles, raw generations) are left out and named.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reportbench.cases import KEY_FIELDS
+from reportbench.metrics import TASK_METRICS, ScoringInput, get_metric, score_samples
+from reportbench.metrics.confidence import summarize
+from reportbench.parsing import parse_report
+
+NEEDS_FIELDS = {"fact_recall", "hallucinated_facts"}
+NEEDS_TITLES = {"title_rougeL", "title_bi_encoder"}
+NEEDS_GENERATION = {"json_valid"}
+
+
+class ScoreInputError(ValueError):
+    pass
+
+
+@dataclass
+class Row:
+    line: int
+    row_id: str
+    sample: ScoringInput
+    has_fields: bool
+    has_titles: bool
+    has_generation: bool
+
+
+@dataclass
+class ScoreRun:
+    rows: list[Row]
+    values: dict[str, list[float]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # metric -> why it was not computed
+
+
+def _text(record: dict, key: str, path: Path, line: int, required: bool = True) -> str | None:
+    value = record.get(key)
+    if value is None:
+        if required:
+            raise ScoreInputError(f"{path}:{line}: field '{key}': missing")
+        return None
+    if not isinstance(value, str):
+        raise ScoreInputError(f"{path}:{line}: field '{key}': expected a string, got {type(value).__name__}")
+    return value
+
+
+def _row(record: dict, path: Path, line: int) -> Row:
+    if "doc" in record and "resps" in record:  # lm-eval samples file
+        doc = record["doc"]
+        try:
+            generation = record["resps"][0][0]
+        except (IndexError, TypeError, KeyError):
+            raise ScoreInputError(f"{path}:{line}: field 'resps': expected [[generation]]") from None
+        for key in ("event_description", *KEY_FIELDS):
+            _text(doc, key, path, line)
+        parsed = parse_report(generation)
+        sample = ScoringInput.from_case(doc, parsed.report, parsed.title, parsed.json_valid)
+        return Row(line, str(doc.get("id", record.get("doc_id", line))), sample, True, "report_name" in doc, True)
+    reference = _text(record, "reference", path, line)
+    generation = _text(record, "generation", path, line, required=False)
+    if generation is not None:
+        parsed = parse_report(generation)
+        report, title, json_valid = parsed.report, parsed.title, parsed.json_valid
+    else:
+        report = _text(record, "prediction", path, line)
+        title, json_valid = _text(record, "title", path, line, required=False) or "", False
+    has_fields = all(isinstance(record.get(k), str) for k in KEY_FIELDS)
+    reference_title = _text(record, "report_name", path, line, required=False)
+    sample = ScoringInput(
+        prediction=report,
+        reference=reference,
+        json_valid=json_valid,
+        predicted_title=title,
+        reference_title=reference_title or "",
+        fields={k: record[k] for k in KEY_FIELDS} if has_fields else {},
+    )
+    has_titles = reference_title is not None and (generation is not None or "title" in record)
+    return Row(line, str(record.get("id", line)), sample, has_fields, has_titles, generation is not None)
+
+
+def read_rows(path: str | Path) -> list[Row]:
+    path = Path(path)
+    if not path.is_file():
+        raise ScoreInputError(f"{path}:0: file not found")
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for line, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise ScoreInputError(f"{path}:{line}: invalid JSON: {err.msg} (column {err.colno})") from None
+            if not isinstance(record, dict):
+                raise ScoreInputError(f"{path}:{line}: expected a JSON object")
+            rows.append(_row(record, path, line))
+    if not rows:
+        raise ScoreInputError(f"{path}:1: no rows to score")
+    return rows
+
+
+def _applicable(name: str, rows: list[Row]) -> str | None:
+    """Why a metric cannot be computed for these rows, or None."""
+    needs = [
+        (NEEDS_FIELDS, "has_fields", "the seven key fields"),
+        (NEEDS_TITLES, "has_titles", "a generated title and report_name"),
+        (NEEDS_GENERATION, "has_generation", "raw generations (a 'generation' column or lm-eval samples)"),
+    ]
+    for names, attribute, what in needs:
+        if name in names:
+            missing = [r.line for r in rows if not getattr(r, attribute)]
+            if missing:
+                return f"needs {what}; missing on {len(missing)} row(s), first at line {missing[0]}"
+    return None
+
+
+def score_file(path: str | Path, metric_names=TASK_METRICS) -> ScoreRun:
+    rows = read_rows(path)
+    run = ScoreRun(rows)
+    wanted = []
+    for name in metric_names:
+        get_metric(name)  # unknown names fail before any model loads
+        reason = _applicable(name, rows)
+        if reason:
+            run.skipped[name] = reason
+        else:
+            wanted.append(name)
+    scores = score_samples([r.sample for r in rows], wanted)
+    run.values = scores.values
+    run.skipped.update({name: f"unavailable: {why}" for name, why in scores.unavailable.items()})
+    return run
+
+
+def write_scores(run: ScoreRun, output: str | Path) -> None:
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", encoding="utf-8") as handle:
+        for i, row in enumerate(run.rows):
+            values = {name: column[i] for name, column in run.values.items()}
+            handle.write(json.dumps({"line": row.line, "id": row.row_id, **values}, ensure_ascii=False) + "\n")
+
+
+def summary_table(run: ScoreRun) -> list[dict]:
+    return [{"metric": name, **summarize(column)} for name, column in run.values.items()]
+
+
+def main(args) -> int:
+    from tabulate import tabulate
+
+    from reportbench.metrics.semantic import OPTION_NAMES, configure
+
+    names = [n.strip() for n in args.metrics.split(",")] if args.metrics else list(TASK_METRICS)
+    options = {k: v for k, v in vars(args).items() if k in OPTION_NAMES and v is not None}
+    try:
+        configure(**options)
+        run = score_file(args.input, names)
+    except (ScoreInputError, KeyError, ValueError) as err:
+        print(f"reportbench score: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+    write_scores(run, args.output)
+    table = summary_table(run)
+    summary_path = Path(args.output).with_suffix(".summary.json")
+    summary_path.write_text(json.dumps({"input": str(args.input), "metrics": table, "skipped": run.skipped}, indent=2))
+    print(tabulate(
+        [[r["metric"], r["n"], r["mean"], r["std"], f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]"] for r in table],
+        headers=["metric", "n", "mean", "std", "95% CI (bootstrap)"], floatfmt=".4f", tablefmt="github",
+    ))
+    for name, reason in run.skipped.items():
+        print(f"{name}: not computed ({reason})")
+    print(f"reportbench: {len(run.rows)} rows scored -> {args.output} (summary: {summary_path})")
+    return 0
+

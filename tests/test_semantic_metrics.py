@@ -1,0 +1,148 @@
+"""Model-based metrics against their libraries called directly, plus availability and caching."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from reportbench.cases import select_cases
+from reportbench.metrics import TASK_METRICS, ScoringInput, score_samples
+from reportbench.metrics import semantic
+
+CASES = select_cases("pharma")[:6] + select_cases("traffic")[:6]
+PREDICTIONS = [c["event_description"] for c in CASES[1:] + CASES[:1]]  # other cases' reports: partial overlap
+REFERENCES = [c["event_description"] for c in CASES]
+
+
+def samples(predictions=PREDICTIONS, references=REFERENCES):
+    return [ScoringInput(p, r) for p, r in zip(predictions, references)]
+
+
+@pytest.fixture(scope="module")
+def minilm_path():
+    return semantic.resolve_model(semantic.DEFAULT_ENCODER)
+
+
+def test_bi_encoder_cosine_equals_sentence_transformers(minilm_path):
+    from sentence_transformers import SentenceTransformer, util
+
+    model = SentenceTransformer(minilm_path, device="cpu")
+    expected = util.cos_sim(model.encode(PREDICTIONS), model.encode(REFERENCES)).diagonal().numpy()
+    got = score_samples(samples(), ["bi_encoder_cosine"]).values["bi_encoder_cosine"]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_bertscore_equals_bert_score(minilm_path):
+    from bert_score import BERTScorer
+
+    names = ["bertscore_precision", "bertscore_recall", "bertscore_f1", "bertscore_f1_rescaled"]
+    got = score_samples(samples(), names).values
+    raw = BERTScorer(model_type=minilm_path, num_layers=6).score(PREDICTIONS, REFERENCES)
+    rescaled = BERTScorer(
+        model_type=minilm_path, num_layers=6, lang="en", rescale_with_baseline=True,
+        baseline_path=str(semantic.bertscore_baseline_path()),
+    ).score(PREDICTIONS, REFERENCES)
+    for name, expected in zip(names, [*raw, rescaled[2]]):
+        np.testing.assert_allclose(got[name], expected.numpy(), atol=1e-5, err_msg=name)
+
+
+def test_shipped_baseline_is_well_formed():
+    import pandas as pd
+
+    shipped = pd.read_csv(semantic.bertscore_baseline_path())
+    assert list(shipped.columns) == ["LAYER", "P", "R", "F"] and list(shipped["LAYER"]) == list(range(7))
+    assert ((shipped[["P", "R", "F"]] > 0) & (shipped[["P", "R", "F"]] < 1)).all().all()
+
+
+@pytest.mark.slow
+def test_shipped_baseline_is_reproduced_by_its_builder(tmp_path, minilm_path):
+    """`reportbench metrics build-bertscore-baseline` rebuilds the committed file (seeded pairs)."""
+    import pandas as pd
+
+    from reportbench.metrics.baseline import build_bertscore_baseline
+
+    rebuilt = pd.read_csv(build_bertscore_baseline(tmp_path / "b.csv", minilm_path, 6))
+    shipped = pd.read_csv(semantic.bertscore_baseline_path())
+    np.testing.assert_allclose(rebuilt.to_numpy(), shipped.to_numpy(), atol=1e-6)
+
+
+def test_cross_encoder_sts_and_seed_modes(tiny_cross_encoder, metric_options):
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(str(tiny_cross_encoder), device="cpu")
+    pairs = list(zip(REFERENCES, PREDICTIONS))
+    metric_options(cross_encoder=str(tiny_cross_encoder), cross_encoder_mode="sts")
+    sts = score_samples(samples(), ["cross_encoder"]).values["cross_encoder"]
+    np.testing.assert_allclose(sts, model.predict(pairs, activation_fn=torch.nn.Sigmoid()), atol=1e-5)
+    assert all(0 <= v <= 1 for v in sts)
+
+    metric_options(cross_encoder_mode="seed")
+    seed = score_samples(samples(), ["cross_encoder"]).values["cross_encoder"]
+    logits = model.predict(pairs, activation_fn=torch.nn.Identity())
+    own = model.predict([(r, r) for r in REFERENCES], activation_fn=torch.nn.Identity())
+    np.testing.assert_allclose(seed, logits / own, rtol=1e-5)
+    identical = score_samples(samples(REFERENCES, REFERENCES), ["cross_encoder"]).values["cross_encoder"]
+    np.testing.assert_allclose(identical, 1.0, rtol=1e-5)
+
+
+def test_missing_cross_encoder_is_reported_not_invented(metric_options, tmp_path, capsys):
+    metric_options(cross_encoder=str(tmp_path / "no-such-model"))
+    scores = score_samples(samples(), ["cross_encoder", "rouge1"])
+    assert "cross_encoder" not in scores.values and len(scores.values["rouge1"]) == len(REFERENCES)
+    reason = scores.unavailable["cross_encoder"]
+    assert f"cannot load cross-encoder model '{tmp_path / 'no-such-model'}'" in reason
+    assert "--cross-encoder PATH" in reason and "\n" not in reason
+    # Asking again fails fast with the same reason and warns only once per process.
+    assert score_samples(samples(), ["cross_encoder"]).unavailable["cross_encoder"] == reason
+    assert capsys.readouterr().err.count("metric 'cross_encoder' unavailable") == 1
+
+
+def test_reference_embeddings_are_computed_once(monkeypatch):
+    path, model = semantic.sentence_encoder(semantic.DEFAULT_ENCODER)
+    encoded = []
+    original = model.encode
+    monkeypatch.setattr(model, "encode", lambda texts, **kw: (encoded.append(len(texts)), original(texts, **kw))[1])
+    fresh = [f"Reference number {i} about a pump." for i in range(5)]
+    semantic.cosine_pairs(semantic.DEFAULT_ENCODER, ["a"] * 5, fresh)
+    semantic.cosine_pairs(semantic.DEFAULT_ENCODER, ["b"] * 5, fresh)  # a second grid cell
+    assert encoded == [5, 5, 5]  # predictions twice, references once
+
+
+def test_unknown_option_is_an_error(metric_options):
+    with pytest.raises(ValueError, match="unknown metric option"):
+        metric_options(cross_encoderr="x")
+    with pytest.raises(ValueError, match="cross_encoder_mode must be one of sts, seed"):
+        metric_options(cross_encoder_mode="fancy")
+
+
+EDGE_PREDICTIONS = {
+    "empty": "",
+    "whitespace": "  \n\t ",
+    "10k characters": "The pump stopped at 06:40 on line 3. " * 270,
+    "non-JSON": '{"title": broken, report: ',
+    "unicode": "Température 8,4 °C — 東京 🚑 Łódź",
+    "identical": None,  # filled with the reference
+}
+
+
+@pytest.mark.parametrize("kind", list(EDGE_PREDICTIONS))
+def test_edge_cases_give_finite_values(kind, tiny_cross_encoder, metric_options):
+    metric_options(cross_encoder=str(tiny_cross_encoder))
+    case = CASES[0]
+    long_reference = " ".join([case["event_description"]] * 12)  # far beyond 256/512 tokens
+    prediction = case["event_description"] if EDGE_PREDICTIONS[kind] is None else EDGE_PREDICTIONS[kind]
+    predictions = [prediction] * 2
+    batch = [
+        ScoringInput.from_case(case, predictions[0], title=predictions[0][:40], json_valid=False),
+        ScoringInput.from_case(dict(case, event_description=long_reference), predictions[1], title="", json_valid=True),
+    ]
+    scores = score_samples(batch, TASK_METRICS)
+    assert scores.unavailable == {}
+    for name, values in scores.values.items():
+        assert all(math.isfinite(v) for v in values), (kind, name, values)
+    if kind == "identical":
+        assert scores.values["rouge1"][0] == 1.0 and scores.values["bertscore_f1"][0] == pytest.approx(1.0, abs=1e-5)
+        assert scores.values["bi_encoder_cosine"][0] == pytest.approx(1.0, abs=1e-5)
+    if kind in ("empty", "whitespace"):
+        assert scores.values["bertscore_f1"][0] == 0.0 and scores.values["words"][0] == 0
