@@ -10,7 +10,7 @@ STAMP := $(VENV)/.reportbench-installed
 DEMO_OUT ?= demo_results
 DEMO_LIMIT ?= 2
 
-.PHONY: venv test test-fast demo clean
+.PHONY: venv test test-fast demo clean bench-metrics
 
 # Idempotent: re-runs only when the package metadata changes.
 # torch comes first so pip takes the CPU wheel on disk instead of pulling CUDA.
@@ -39,3 +39,6 @@ demo: venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info $(DEMO_OUT)
+
+bench-metrics: venv
+	$(BIN)/python benchmarks/bench_metrics.py

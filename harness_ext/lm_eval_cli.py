@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from reportbench.paths import tasks_dir
+from reportbench.summaries import write_run_summary
 
 
 def _pop_include_paths(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -70,4 +71,11 @@ def run(argv: list[str]) -> int:
     parser.execute(args)
     for path in _new_results_files(getattr(args, "output_path", None), started):
         print(f"reportbench: results JSON written to {path}")
+        summary = write_run_summary(path)
+        if summary is None:
+            print("reportbench: add --log_samples for per-task bootstrap confidence intervals")
+            continue
+        summary_path, table = summary
+        print("\nreportbench summary: mean [95% bootstrap CI] per task\n" + table)
+        print(f"reportbench: n, mean, std and CI of every metric written to {summary_path}")
     return 0

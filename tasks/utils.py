@@ -19,6 +19,12 @@ from reportbench.parsing import ParsedReport, parse_report
 from reportbench.prompts import build_prompt
 
 EVAL_SPLIT = "eval"  # holds whichever cases `--metadata` selected (default: the test split)
+# lm-eval merges --model_args into the metadata, so generic names (device, batch_size) would
+# collide with the LM's own; the metric models take them under a metric_ prefix.
+METADATA_OPTIONS = {name: name for name in OPTION_NAMES - {"device", "batch_size"}} | {
+    "metric_device": "device",
+    "metric_batch_size": "batch_size",
+}
 
 
 def load_cases(domain: str, split: str | None = None, data_file: str | None = None, **run_metadata):
@@ -28,7 +34,7 @@ def load_cases(domain: str, split: str | None = None, data_file: str | None = No
     this is the one hook that sees --metadata before any response is scored.
     """
     try:
-        configure(**{k: v for k, v in run_metadata.items() if k in OPTION_NAMES})
+        configure(**{METADATA_OPTIONS[k]: v for k, v in run_metadata.items() if k in METADATA_OPTIONS})
         cases = select_cases(domain, split=split, data_file=data_file)
     except (CaseFileError, ValueError) as err:
         # lm-eval would print a long traceback; a user only needs the file, line and field.

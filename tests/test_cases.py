@@ -138,3 +138,16 @@ def test_lm_eval_loader_builds_eval_split():
     rows = list(dataset[utils.EVAL_SPLIT])
     assert len(rows) == 80 and {r["domain"] for r in rows} == {"traffic"}
     assert all(isinstance(v, str) for r in rows for v in r.values())
+
+
+def test_lm_eval_metadata_configures_metric_models_without_model_arg_collisions(metric_options):
+    from reportbench.metrics.semantic import options
+    from reportbench.tasks import utils
+
+    # lm-eval merges --model_args (device, batch_size for the LM) into the metadata.
+    utils.load_cases(domain="pharma", device="cuda:0", batch_size="auto", cross_encoder="/models/ce",
+                     cross_encoder_mode="seed", metric_batch_size="8", version=2.0)
+    chosen = options()
+    assert (chosen.cross_encoder, chosen.cross_encoder_mode, chosen.batch_size, chosen.device) == ("/models/ce", "seed", 8, "cpu")
+    with pytest.raises(SystemExit, match="cross_encoder_mode must be one of"):
+        utils.load_cases(domain="pharma", cross_encoder_mode="fancy")

@@ -81,7 +81,15 @@ def test_chat_template_and_dev_split_via_reportbench_passthrough(tiny_llama, tmp
     assert {s["doc"]["split"] for s in samples["reportbench_pharma_c"]} == {"dev"}
     context = samples["reportbench_pharma_c"][0]["arguments"]["gen_args_0"]["arg_0"]
     assert context.startswith("<|im_start|>user\n") and context.endswith("Answer:<|im_end|>\n<|im_start|>assistant\n")
-    assert f"reportbench: results JSON written to {next(out.rglob('results_*.json'))}" in result.stdout
+    results_file = next(out.rglob("results_*.json"))
+    assert f"reportbench: results JSON written to {results_file}" in result.stdout
+    # reportbench's own n / mean / std / bootstrap CI for every metric, beside the results.
+    summary_file = results_file.with_name(results_file.name.replace("results_", "reportbench_summary_"))
+    summary = json.loads(summary_file.read_text())["tasks"]["reportbench_pharma_c"]
+    values = [s["rougeL"] for s in samples["reportbench_pharma_c"]]
+    assert summary["rougeL"]["n"] == 80 and summary["rougeL"]["mean"] == pytest.approx(sum(values) / 80)
+    assert summary["rougeL"]["ci_low"] <= summary["rougeL"]["mean"] <= summary["rougeL"]["ci_high"]
+    assert "| reportbench_pharma_c |" in result.stdout and "95% bootstrap CI" in result.stdout
 
 
 def test_users_data_file_is_evaluated_in_full(tiny_llama, tiny_cross_encoder, tmp_path):
