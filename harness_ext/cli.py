@@ -89,6 +89,16 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch-size", dest="batch_size", type=int, help="batch size of the metric models (default 32)")
 
 
+def _grid(args) -> int:
+    from reportbench.grid import GridConfigError, run_grid
+
+    try:
+        return run_grid(args.config, args.output, args.shard, args.limit, args.dry_run)
+    except GridConfigError as err:
+        print(f"reportbench grid: {err}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reportbench", description="Incident-report benchmark for lm-evaluation-harness.")
     parser.add_argument("--version", action="version", version=f"reportbench {__version__}")
@@ -143,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--pairs", type=int, default=2000, help="unrelated reference pairs to average (default 2000)")
     _add_model_options(baseline)
     baseline.set_defaults(func=_metrics_baseline)
+
+    grid = commands.add_parser("grid", help="run models x tasks x decoding settings; resumable and shardable")
+    grid.add_argument("config", help="grid YAML (see grids/demo.yaml)")
+    grid.add_argument("--output", default="runs", help="output folder (default: runs)")
+    grid.add_argument("--shard", help="i/n: run only this machine's share of the cells")
+    grid.add_argument("--limit", type=int, help="cases per task, overriding the config")
+    grid.add_argument("--dry-run", action="store_true", help="list the cells and whether each is done")
+    grid.set_defaults(func=_grid)
 
     commands.add_parser(
         "lm-eval",

@@ -1,0 +1,389 @@
+"""`reportbench grid`: models x tasks x decoding settings, one model load per model, resumable.
+
+A grid config (YAML) names models, tasks, a decoding grid (Cartesian product) plus optional
+explicit cells, and run settings.  Every cell gets complete, explicit gen_kwargs with
+``do_sample`` set, and fresh Task objects (lm-eval's gen_kwargs would otherwise leak between
+reused tasks).  A cell's output folder is written under a temporary name and renamed when
+complete, so a killed run leaves either a whole cell or none, and a re-run skips what is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+BACKENDS = ("hf", "vllm", "gguf")
+DECODING_KEYS = ("temperature", "top_p", "top_k", "max_gen_toks", "repetition_penalty", "do_sample")
+DECODING_DEFAULTS = {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "max_gen_toks": 300, "repetition_penalty": 1.0}
+MODEL_KEYS = {"name", "backend", "path", "model_args", "peft", "batch_size"}
+TOP_KEYS = {"models", "tasks", "decoding", "cells", "seeds", "repeats", "apply_chat_template", "limit", "split", "metric_options"}
+
+
+class GridConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    backend: str
+    path: str
+    model_args: dict = field(default_factory=dict)
+    peft: str | None = None
+    batch_size: str | int = "auto"
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: ModelSpec
+    task: str
+    gen_kwargs: dict
+    seed: int
+    split: str
+    limit: int | None
+    apply_chat_template: bool
+    metric_options: dict
+
+    def outcome_key(self) -> dict:
+        """Everything that changes the outcome (not batch size, which only changes speed)."""
+        from reportbench import __version__
+        from reportbench.paths import packaged_data_dir
+
+        data = packaged_data_dir() / f"{self.task.split('_')[1]}.jsonl"
+        model = {k: v for k, v in asdict(self.model).items() if k != "batch_size"}
+        return {
+            "model": model,
+            "task": self.task,
+            "gen_kwargs": self.gen_kwargs,
+            "seed": self.seed,
+            "split": self.split,
+            "limit": self.limit,
+            "apply_chat_template": self.apply_chat_template,
+            "metric_options": self.metric_options,
+            "data_sha256": hashlib.sha256(data.read_bytes()).hexdigest() if data.is_file() else None,
+            "reportbench": __version__,
+        }
+
+    @property
+    def cell_id(self) -> str:
+        canonical = json.dumps(self.outcome_key(), sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def folder(self, root: Path) -> Path:
+        return root / self.model.name / self.task / self.cell_id
+
+
+def _fail(path, key, message) -> GridConfigError:
+    return GridConfigError(f"{path}: {key}: {message}")
+
+
+def normalise_decoding(settings: dict, where: str, path) -> dict:
+    """Complete gen_kwargs; greedy cells drop sampling knobs so equal cells get equal ids."""
+    unknown = set(settings) - set(DECODING_KEYS)
+    if unknown:
+        raise _fail(path, where, f"unknown decoding key(s) {', '.join(sorted(unknown))}; known: {', '.join(DECODING_KEYS)}")
+    kwargs = {**DECODING_DEFAULTS, **settings}
+    try:
+        kwargs["temperature"] = float(kwargs["temperature"])
+        kwargs["top_p"] = float(kwargs["top_p"])
+        kwargs["top_k"] = int(kwargs["top_k"])
+        kwargs["max_gen_toks"] = int(kwargs["max_gen_toks"])
+        kwargs["repetition_penalty"] = float(kwargs["repetition_penalty"])
+    except (TypeError, ValueError) as err:
+        raise _fail(path, where, f"bad decoding value: {err}") from None
+    do_sample = settings.get("do_sample", kwargs["temperature"] > 0)
+    if not isinstance(do_sample, bool):
+        raise _fail(path, f"{where}.do_sample", "must be true or false")
+    if do_sample and kwargs["temperature"] <= 0:
+        raise _fail(path, where, "do_sample: true needs temperature > 0")
+    kwargs["do_sample"] = do_sample
+    if not do_sample:
+        kwargs.update(temperature=0.0, top_p=1.0, top_k=0)
+    return kwargs
+
+
+def load_config(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise GridConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as err:
+        raise GridConfigError(f"{path}: invalid YAML: {err}") from None
+    if not isinstance(config, dict):
+        raise GridConfigError(f"{path}: expected a mapping at the top level")
+    unknown = set(config) - TOP_KEYS
+    if unknown:
+        raise _fail(path, ", ".join(sorted(unknown)), f"unknown key; known: {', '.join(sorted(TOP_KEYS))}")
+    for required in ("models", "tasks"):
+        if not config.get(required):
+            raise _fail(path, required, "missing or empty")
+    return config
+
+
+def parse_models(config: dict, path) -> list[ModelSpec]:
+    models = []
+    for i, entry in enumerate(config["models"]):
+        where = f"models[{i}]"
+        if not isinstance(entry, dict):
+            raise _fail(path, where, "expected a mapping with name, backend and path")
+        unknown = set(entry) - MODEL_KEYS
+        if unknown:
+            raise _fail(path, f"{where}.{sorted(unknown)[0]}", f"unknown key; known: {', '.join(sorted(MODEL_KEYS))}")
+        for key in ("name", "path"):
+            if not entry.get(key):
+                raise _fail(path, f"{where}.{key}", "missing")
+        backend = entry.get("backend", "hf")
+        if backend not in BACKENDS:
+            raise _fail(path, f"{where}.backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        models.append(ModelSpec(
+            name=str(entry["name"]), backend=backend, path=str(entry["path"]),
+            model_args=dict(entry.get("model_args") or {}), peft=entry.get("peft"),
+            batch_size=entry.get("batch_size", "auto"),
+        ))
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise _fail(path, "models", "model names must be unique")
+    return models
+
+
+def expand_tasks(names: list[str], task_manager, path) -> list[str]:
+    """Groups become their member tasks; unknown names are an error naming the key."""
+    tasks = []
+    for i, name in enumerate(names):
+        if name not in task_manager.all_tasks:
+            raise _fail(path, f"tasks[{i}]", f"unknown task or group {name!r}")
+        if name in task_manager.all_groups:
+            members = task_manager.task_index[name].cfg["task"]
+            tasks += expand_tasks([m if isinstance(m, str) else m["task"] for m in members], task_manager, path)
+        else:
+            tasks.append(name)
+    return list(dict.fromkeys(tasks))
+
+
+def expand_cells(config: dict, path, task_names: list[str]) -> list[Cell]:
+    models = parse_models(config, path)
+    decoding = config.get("decoding") or {}
+    if not isinstance(decoding, dict):
+        raise _fail(path, "decoding", "expected a mapping of key: [values]")
+    axes = {k: (v if isinstance(v, list) else [v]) for k, v in decoding.items()}
+    combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else [{}]
+    settings = [normalise_decoding(c, "decoding", path) for c in combos]
+    settings += [normalise_decoding(c, f"cells[{i}]", path) for i, c in enumerate(config.get("cells") or [])]
+    seeds = config.get("seeds", [0])
+    seeds = seeds if isinstance(seeds, list) else [seeds]
+    repeats = int(config.get("repeats", 1))
+    if repeats > 1:  # repeats = distinct seeds after the given ones
+        seeds = seeds + [max(seeds) + r for r in range(1, repeats)]
+    split = config.get("split", "test")
+    limit = config.get("limit")
+    cells, seen = [], set()
+    for model, task, kwargs, seed in itertools.product(models, task_names, settings, seeds):
+        cell = Cell(model, task, kwargs, int(seed), split, limit, bool(config.get("apply_chat_template", True)),
+                    dict(config.get("metric_options") or {}))
+        if cell.cell_id not in seen:  # e.g. greedy decoding under several temperatures
+            seen.add(cell.cell_id)
+            cells.append(cell)
+    return cells
+
+
+def shard(cells: list[Cell], spec: str | None) -> list[Cell]:
+    """Cell i of n by a stable hash of the cell id, so every machine computes the same split."""
+    if not spec:
+        return cells
+    try:
+        index, count = (int(x) for x in spec.split("/"))
+        assert 0 <= index < count
+    except (ValueError, AssertionError):
+        raise GridConfigError(f"--shard must be i/n with 0 <= i < n, got {spec!r}") from None
+    return [c for c in cells if int(c.cell_id, 16) % count == index]
+
+
+# ---------------------------------------------------------------- running
+
+
+def build_lm(model: ModelSpec):
+    from lm_eval.api.registry import get_model
+
+    from reportbench.models import EMBEDDED_MODELS, gguf_source, model_path
+
+    args = dict(model.model_args)
+    if model.backend == "gguf":
+        embedded = EMBEDDED_MODELS.get(model.path)
+        gguf = gguf_source(embedded) if embedded else Path(model.path)
+        args |= {"pretrained": str(gguf.parent), "gguf_file": gguf.name}
+        lm_type = "hf"
+    else:
+        args["pretrained"] = str(model_path(model.path)) if model.path in EMBEDDED_MODELS else model.path
+        lm_type = model.backend
+    if model.peft:
+        args["peft"] = model.peft
+    args.setdefault("batch_size", model.batch_size)
+    import torch
+
+    device = args.pop("device", "cuda" if torch.cuda.is_available() else "cpu")
+    return get_model(lm_type).create_from_arg_obj(args, {"device": device})
+
+
+def environment() -> dict:
+    import importlib.metadata as md
+
+    def version(name):
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return None
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    import torch
+
+    return {
+        "packages": {p: version(p) for p in ("reportbench", "lm_eval", "transformers", "torch", "vllm", "sentence-transformers", "bert-score")},
+        "git_commit": commit,
+        "hardware": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        },
+        "python": platform.python_version(),
+    }
+
+
+def _generated_tokens(lm, samples: list[dict]) -> int:
+    tokenizer = getattr(lm, "tokenizer", None)
+    texts = [s["resps"][0][0] for s in samples]
+    if tokenizer is None:
+        return sum(len(t.split()) for t in texts)
+    return sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+
+
+def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: float) -> Path:
+    from lm_eval import simple_evaluate
+    from lm_eval.utils import handle_non_serializable
+
+    final = cell.folder(root)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{cell.cell_id}.tmp-*"):  # left by a killed run
+        if not _pid_alive(int(stale.name.rsplit("-", 1)[1])):
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = final.parent / f".{cell.cell_id}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    start = time.perf_counter()
+    results = simple_evaluate(
+        model=lm,
+        tasks=[cell.task],
+        task_manager=task_manager,
+        gen_kwargs=dict(cell.gen_kwargs),
+        limit=cell.limit,
+        log_samples=True,
+        apply_chat_template=cell.apply_chat_template,
+        random_seed=cell.seed, numpy_random_seed=cell.seed, torch_random_seed=cell.seed, fewshot_random_seed=cell.seed,
+        bootstrap_iters=0,
+    )
+    wall = time.perf_counter() - start
+    samples = results.pop("samples")[cell.task]
+    (staging / "results.json").write_text(json.dumps(results, indent=2, default=handle_non_serializable, ensure_ascii=False))
+    with (staging / "samples.jsonl").open("w", encoding="utf-8") as handle:
+        for sample in samples:
+            handle.write(json.dumps(sample, default=handle_non_serializable, ensure_ascii=False) + "\n")
+    tokens = _generated_tokens(lm, samples)
+    model = getattr(lm, "model", None)
+    cell_record = {
+        "cell_id": cell.cell_id,
+        "config": cell.outcome_key(),
+        "batch_size": cell.model.batch_size,
+        "environment": env,
+        "efficiency": {
+            "wall_seconds": wall,
+            "samples": len(samples),
+            "generated_tokens": tokens,
+            "tokens_per_second": tokens / wall if wall else None,
+            "latency_per_sample_seconds": wall / len(samples) if samples else None,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "parameters": sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else None,
+            "model_load_seconds": load_seconds,
+        },
+    }
+    (staging / "cell.json").write_text(json.dumps(cell_record, indent=2, default=str))
+    if final.exists():  # another shard finished the same cell first
+        shutil.rmtree(staging)
+    else:
+        os.rename(staging, final)
+    return final
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_done(cell: Cell, root: Path) -> bool:
+    return (cell.folder(root) / "cell.json").is_file()
+
+
+def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit: int | None = None, dry_run: bool = False) -> int:
+    from lm_eval.tasks import TaskManager
+    from tqdm import tqdm
+
+    from reportbench.metrics.semantic import configure
+    from reportbench.paths import tasks_dir
+
+    config = load_config(config_path)
+    if limit is not None:
+        config["limit"] = limit
+    metadata = {"split": config.get("split", "test")}
+    metric_options = dict(config.get("metric_options") or {})
+    task_manager = TaskManager(include_path=str(tasks_dir()), metadata=metadata | metric_options)
+    tasks = config["tasks"] if isinstance(config["tasks"], list) else [config["tasks"]]
+    cells = shard(expand_cells(config, config_path, expand_tasks(tasks, task_manager, config_path)), shard_spec)
+    root = Path(output)
+    pending = [c for c in cells if not is_done(c, root)]
+    if dry_run:
+        for c in cells:
+            state = "done" if is_done(c, root) else "todo"
+            print(f"{state}  {c.cell_id}  {c.model.name}  {c.task}  seed={c.seed}  {json.dumps(c.gen_kwargs, sort_keys=True)}")
+        print(f"{len(cells)} cells, {len(cells) - len(pending)} done, {len(pending)} to run")
+        return 0
+    print(f"reportbench grid: {len(cells)} cells, {len(cells) - len(pending)} already done, {len(pending)} to run -> {root}")
+    if metric_options:
+        configure(**metric_options)
+    env = environment()
+    progress = tqdm(total=len(pending), desc="grid cells", unit="cell")
+    for name in dict.fromkeys(c.model.name for c in pending):
+        model_cells = [c for c in pending if c.model.name == name]
+        start = time.perf_counter()
+        lm = build_lm(model_cells[0].model)  # once per model, for all of its cells
+        load_seconds = time.perf_counter() - start
+        for cell in model_cells:
+            progress.set_postfix_str(f"{name} {cell.task} {cell.cell_id}")
+            run_cell(cell, lm, task_manager, root, env, load_seconds)
+            progress.update()
+        del lm
+    progress.close()
+    return 0

@@ -1,0 +1,143 @@
+"""`reportbench grid`: config checking, cell expansion, sharding, and real resumable runs."""
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from conftest import BIN, run_cli
+from reportbench.grid import GridConfigError, expand_cells, load_config, normalise_decoding, shard
+
+TASKS = ["reportbench_pharma_c", "reportbench_traffic_d"]
+
+
+def write_config(tmp_path, **overrides):
+    config = {
+        "models": [{"name": "tiny", "backend": "hf", "path": "/models/tiny", "batch_size": 2}],
+        "tasks": TASKS,
+        "limit": 2,
+        "decoding": {"temperature": [0.0, 0.7, 1.0], "top_p": [0.6, 0.9], "max_gen_toks": [12]},
+        "seeds": [0],
+    } | overrides
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def cells_of(path):
+    return expand_cells(load_config(path), path, TASKS)
+
+
+def test_cartesian_product_with_greedy_cells_merged(tmp_path):
+    cells = cells_of(write_config(tmp_path))
+    # 3 temperatures x 2 top_p, but the two greedy (temperature 0) settings are one cell: 5 per task.
+    assert len(cells) == 10
+    greedy = [c for c in cells if not c.gen_kwargs["do_sample"]]
+    assert len(greedy) == 2 and all(c.gen_kwargs["temperature"] == 0.0 and c.gen_kwargs["top_p"] == 1.0 for c in greedy)
+    for cell in cells:
+        assert set(cell.gen_kwargs) == {"temperature", "top_p", "top_k", "max_gen_toks", "repetition_penalty", "do_sample"}
+    assert len({c.cell_id for c in cells}) == 10
+
+
+def test_explicit_cells_seeds_and_repeats(tmp_path):
+    path = write_config(tmp_path, decoding={"temperature": [0.0]}, cells=[{"temperature": 1.0, "top_p": 0.6, "top_k": 50}],
+                        seeds=[3], repeats=2)
+    cells = cells_of(path)
+    assert sorted({c.seed for c in cells}) == [3, 4]
+    assert {c.gen_kwargs["temperature"] for c in cells} == {0.0, 1.0} and len(cells) == 2 * 2 * 2
+
+
+def test_cell_id_depends_on_outcome_not_on_batch_size(tmp_path):
+    base = cells_of(write_config(tmp_path))[0]
+    other_batch = cells_of(write_config(tmp_path, models=[{"name": "tiny", "path": "/models/tiny", "batch_size": 16}]))[0]
+    other_limit = cells_of(write_config(tmp_path, limit=3))[0]
+    assert base.cell_id == other_batch.cell_id != other_limit.cell_id
+
+
+def test_shards_partition_the_cells(tmp_path):
+    cells = cells_of(write_config(tmp_path))
+    parts = [shard(cells, f"{i}/3") for i in range(3)]
+    ids = [c.cell_id for part in parts for c in part]
+    assert sorted(ids) == sorted(c.cell_id for c in cells) and len(set(ids)) == len(ids)
+    with pytest.raises(GridConfigError, match="--shard must be i/n"):
+        shard(cells, "3/3")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"modles": []}, "grid.yaml: modles: unknown key"),
+        ({"models": [{"name": "x", "path": "p", "backend": "onnx"}]}, "models[0].backend: must be one of hf, vllm, gguf"),
+        ({"models": [{"name": "x"}]}, "models[0].path: missing"),
+        ({"models": [{"name": "x", "path": "p", "dtype": "bf16"}]}, "models[0].dtype: unknown key"),
+        ({"decoding": {"temprature": [0.5]}}, "decoding: unknown decoding key(s) temprature"),
+        ({"decoding": {"temperature": [0.0], "do_sample": [True]}}, "do_sample: true needs temperature > 0"),
+        ({"cells": [{"top_p": "high"}]}, "cells[0]: bad decoding value"),
+    ],
+)
+def test_bad_config_names_file_and_key(tmp_path, overrides, message):
+    path = write_config(tmp_path, **overrides)
+    with pytest.raises(GridConfigError) as err:
+        cells_of(path)
+    assert str(err.value).startswith(str(path)) and message in str(err.value)
+
+
+def test_normalised_decoding_is_complete():
+    assert normalise_decoding({"temperature": 0.8}, "decoding", "g.yaml") == {
+        "temperature": 0.8, "top_p": 1.0, "top_k": 0, "max_gen_toks": 300, "repetition_penalty": 1.0, "do_sample": True,
+    }
+
+
+# ---------------------------------------------------------------- real runs on a tiny random Llama
+
+
+def outputs(out):
+    """Per-sample generations of every finished cell, by cell folder."""
+    return {
+        str(path.parent.relative_to(out)): [json.loads(line)["resps"] for line in path.read_text().splitlines()]
+        for path in sorted(out.rglob("samples.jsonl"))
+    }
+
+
+@pytest.mark.slow
+def test_grid_runs_resumes_and_survives_kill_9(tiny_llama, tmp_path):
+    config = write_config(
+        tmp_path,
+        models=[{"name": "tiny", "backend": "hf", "path": str(tiny_llama), "batch_size": 2}],
+        decoding={"temperature": [0.0, 1.0], "top_p": [0.9], "max_gen_toks": [12]},
+        seeds=[0, 1],
+    )
+    # 2 tasks x (greedy per seed + sampled per seed) = 8 cells.
+    clean = tmp_path / "clean"
+    first = run_cli(["reportbench", "grid", str(config), "--output", str(clean)], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "8 cells, 0 already done, 8 to run" in first.stdout
+    cell_dirs = sorted(p.parent for p in clean.rglob("cell.json"))
+    assert len(cell_dirs) == 8
+    record = json.loads((cell_dirs[0] / "cell.json").read_text())
+    assert set(record["efficiency"]) >= {"wall_seconds", "tokens_per_second", "latency_per_sample_seconds", "peak_rss_mb", "parameters"}
+    assert record["config"]["gen_kwargs"]["do_sample"] in (True, False) and record["environment"]["packages"]["lm_eval"]
+    results = json.loads((cell_dirs[0] / "results.json").read_text())
+    assert set(results["results"]) == {record["config"]["task"]}
+
+    again = run_cli(["reportbench", "grid", str(config), "--output", str(clean)], tmp_path)
+    assert "8 cells, 8 already done, 0 to run" in again.stdout
+    assert "Running generate_until" not in again.stderr  # nothing generated
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([str(BIN / "reportbench"), "grid", str(config), "--output", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while time.time() < deadline and len(list(killed.rglob("cell.json"))) < 2:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = len(list(killed.rglob("cell.json")))
+    assert 2 <= finished < 8
+    resumed = run_cli(["reportbench", "grid", str(config), "--output", str(killed)], tmp_path)
+    assert resumed.returncode == 0 and f"{finished} already done, {8 - finished} to run" in resumed.stdout
+    assert list(killed.rglob(".*.tmp-*")) == []  # the killed run's half-written cell was removed
+    assert outputs(killed) == outputs(clean)
