@@ -359,7 +359,8 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
         config["limit"] = limit
     metadata = {"split": config.get("split", "test")}
     metric_options = dict(config.get("metric_options") or {})
-    task_manager = TaskManager(include_path=str(tasks_dir()), metadata=metadata | metric_options)
+    # Only reportbench's own tasks: skipping lm-eval's ~14.7k built-in configs saves ~15 s per run.
+    task_manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata | metric_options)
     tasks = config["tasks"] if isinstance(config["tasks"], list) else [config["tasks"]]
     cells = shard(expand_cells(config, config_path, expand_tasks(tasks, task_manager, config_path)), shard_spec)
     root = Path(output)
