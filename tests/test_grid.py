@@ -141,3 +141,20 @@ def test_grid_runs_resumes_and_survives_kill_9(tiny_llama, tmp_path):
     assert resumed.returncode == 0 and f"{finished} already done, {8 - finished} to run" in resumed.stdout
     assert list(killed.rglob(".*.tmp-*")) == []  # the killed run's half-written cell was removed
     assert outputs(killed) == outputs(clean)
+
+
+@pytest.mark.slow
+def test_gguf_backend_runs_the_embedded_gguf(tmp_path):
+    """backend: gguf loads the packaged SmolLM2 GGUF through transformers' gguf_file."""
+    config = write_config(
+        tmp_path,
+        models=[{"name": "smollm2-gguf", "backend": "gguf", "path": "smollm2-135m", "batch_size": 1}],
+        tasks=["reportbench_traffic_d"], limit=1, decoding={"temperature": [0.0], "max_gen_toks": [8]},
+    )
+    result = run_cli(["reportbench", "grid", str(config), "--output", str(tmp_path / "runs")], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (cell,) = (tmp_path / "runs" / "smollm2-gguf" / "reportbench_traffic_d").iterdir()
+    record = json.loads((cell / "cell.json").read_text())
+    assert record["config"]["model"]["backend"] == "gguf" and record["efficiency"]["parameters"] > 100_000_000
+    (sample,) = [json.loads(line) for line in (cell / "samples.jsonl").read_text().splitlines()]
+    assert sample["resps"][0][0].strip()
