@@ -229,8 +229,8 @@ def build_lm(model: ModelSpec):
     else:
         args["pretrained"] = str(model_path(model.path)) if model.path in EMBEDDED_MODELS else model.path
         lm_type = model.backend
-    if model.peft:
-        args["peft"] = model.peft
+    if model.peft:  # an adapter on top of the base weights
+        args["lora_local_path" if model.backend == "vllm" else "peft"] = model.peft
     args.setdefault("batch_size", model.batch_size)
     import torch
 

@@ -1,0 +1,37 @@
+"""The vllm backend for real, on vllm-cpu in its own venv (`make test-vllm`); skipped elsewhere."""
+
+import importlib.util
+import json
+
+import pytest
+import yaml
+
+from conftest import run_cli
+
+pytestmark = [
+    pytest.mark.vllm,
+    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed in this venv (make test-vllm)"),
+]
+
+
+def test_grid_on_vllm_cpu(tmp_path):
+    config = {
+        "models": [{
+            "name": "smollm2-vllm", "backend": "vllm", "path": "smollm2-135m",
+            "model_args": {"enforce_eager": True, "max_model_len": 4096, "dtype": "float32"},
+        }],
+        "tasks": ["reportbench_traffic_d"],
+        "limit": 4,
+        "apply_chat_template": True,
+        "decoding": {"temperature": [0.0], "max_gen_toks": [128]},
+    }
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_cli(["reportbench", "grid", str(path), "--output", str(tmp_path / "runs")], tmp_path, timeout=1800)
+    assert result.returncode == 0, result.stderr[-4000:]
+    (cell,) = (tmp_path / "runs" / "smollm2-vllm" / "reportbench_traffic_d").iterdir()
+    record = json.loads((cell / "cell.json").read_text())
+    samples = [json.loads(line) for line in (cell / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 4 and all(s["resps"][0][0].strip() for s in samples)
+    assert record["environment"]["packages"]["vllm"] and record["efficiency"]["tokens_per_second"] > 0
+    print(json.dumps(record["efficiency"], indent=2))
