@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import yaml
+from results_md import replace_section
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 BIN = Path(sys.executable).parent
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-BEGIN, END = "<!-- bench_grid:begin -->", "<!-- bench_grid:end -->"
 TASK = "reportbench_traffic_d"
 LIMIT = 10
 BATCH = 8
@@ -59,7 +58,6 @@ def main() -> None:
                 "--seed", str(cell.seed), "--output_path", str(tmp / "cli"), "--log_samples",
             ])
     section = "\n".join([
-        BEGIN,
         "## Grid runner (`benchmarks/bench_grid.py`)",
         "",
         f"12 cells on the embedded SmolLM2-135M: `{TASK}`, limit {LIMIT}, chat template, batch {BATCH}, sampled decoding "
@@ -73,15 +71,8 @@ def main() -> None:
         "",
         f"- grid vs 12 CLI runs: **{cli_seconds / grid_seconds:.2f}x** faster (target >= 2x)",
         f"- re-run of a finished grid: **{100 * rerun_seconds / grid_seconds:.1f}%** of the first run (target <= 5%)",
-        END,
     ])
-    text = RESULTS.read_text() if RESULTS.exists() else "# reportbench benchmark results\n\n"
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
-    print(section)
+    print(replace_section("bench_grid", section))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import torch  # noqa: E402
 from reportbench.cases import DOMAINS, select_cases  # noqa: E402
 from reportbench.metrics import ScoringInput, score_samples  # noqa: E402
 from reportbench.metrics import semantic  # noqa: E402
+from results_md import replace_section  # noqa: E402
 
 CELLS = 12
 CASES_PER_DOMAIN = 12  # 24 references per cell: a grid run with --limit 12 per domain
@@ -35,8 +36,6 @@ SUITE = [
     "cross_encoder", "bi_encoder_cosine", "bertscore_precision", "bertscore_recall", "bertscore_f1",
     "rouge1", "rouge2", "rougeL", "rougeLsum", "bleu",
 ]
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-BEGIN, END = "<!-- bench_metrics:begin -->", "<!-- bench_metrics:end -->"
 
 
 def perturb(text: str, cell: int) -> str:
@@ -160,7 +159,6 @@ def main() -> None:
         f"{reload_seconds:.1f} | {reload_pairs / reload_seconds:.2f} |"
     )
     section = "\n".join([
-        BEGIN,
         "## Metric suite throughput (`benchmarks/bench_metrics.py`)",
         "",
         f"{CELLS} grid cells x {pairs // CELLS} test-split references = {pairs} prediction/reference pairs "
@@ -185,15 +183,8 @@ def main() -> None:
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), Python {platform.python_version()}.",
-        END,
     ])
-    text = RESULTS.read_text() if RESULTS.exists() else "# reportbench benchmark results\n\n"
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
-    print(section)
+    print(replace_section("bench_metrics", section))
 
 
 if __name__ == "__main__":
