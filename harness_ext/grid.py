@@ -14,11 +14,9 @@ import itertools
 import json
 import os
 import platform
-import random
 import resource
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

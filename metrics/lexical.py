@@ -7,7 +7,7 @@ from functools import lru_cache
 import sacrebleu
 from rouge_score import rouge_scorer
 
-from reportbench.metrics.base import Metric, ScoringInput
+from reportbench.metrics.base import Metric
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 ROUGE_SETTINGS = {
