@@ -158,3 +158,32 @@ def test_gguf_backend_runs_the_embedded_gguf(tmp_path):
     assert record["config"]["model"]["backend"] == "gguf" and record["efficiency"]["parameters"] > 100_000_000
     (sample,) = [json.loads(line) for line in (cell / "samples.jsonl").read_text().splitlines()]
     assert sample["resps"][0][0].strip()
+
+
+@pytest.mark.slow
+def test_peft_adapter_is_applied_and_changes_the_cell(tiny_llama, tmp_path):
+    """A base model and the same model with a LoRA adapter are two cells with different outputs."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    lora = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    adapter = tmp_path / "adapter"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama), lora).save_pretrained(adapter)
+    config = write_config(
+        tmp_path,
+        models=[
+            {"name": "base", "backend": "hf", "path": str(tiny_llama), "batch_size": 2},
+            {"name": "tuned", "backend": "hf", "path": str(tiny_llama), "peft": str(adapter), "batch_size": 2},
+        ],
+        tasks=["reportbench_traffic_d"], decoding={"temperature": [0.0], "max_gen_toks": [12]},
+    )
+    result = run_cli(["reportbench", "grid", str(config), "--output", str(tmp_path / "runs")], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = outputs(tmp_path / "runs")
+    (base,) = [v for k, v in runs.items() if k.startswith("base/")]
+    (tuned,) = [v for k, v in runs.items() if k.startswith("tuned/")]
+    assert base != tuned
+    (cell_json,) = (tmp_path / "runs" / "tuned").rglob("cell.json")
+    assert json.loads(cell_json.read_text())["config"]["model"]["peft"] == str(adapter)
