@@ -147,6 +147,10 @@ def parse_models(config: dict, path) -> list[ModelSpec]:
         backend = entry.get("backend", "hf")
         if backend not in BACKENDS:
             raise _fail(path, f"{where}.backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        for key in ("path", "peft"):
+            value = str(entry.get(key) or "")
+            if value.startswith(("/", "./", "../", "~")) and not Path(value).expanduser().exists():
+                raise _fail(path, f"{where}.{key}", f"no such file or folder: {value}")
         models.append(ModelSpec(
             name=str(entry["name"]), backend=backend, path=str(entry["path"]),
             model_args=dict(entry.get("model_args") or {}), peft=entry.get("peft"),
@@ -374,10 +378,16 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
         configure(**metric_options)
     env = environment()
     progress = tqdm(total=len(pending), desc="grid cells", unit="cell")
+    model_index = {m["name"]: i for i, m in enumerate(config["models"])}
     for name in dict.fromkeys(c.model.name for c in pending):
         model_cells = [c for c in pending if c.model.name == name]
+        spec = model_cells[0].model
         start = time.perf_counter()
-        lm = build_lm(model_cells[0].model)  # once per model, for all of its cells
+        try:
+            lm = build_lm(spec)  # once per model, for all of its cells
+        except Exception as err:  # a model that cannot load is a config problem, named as one
+            detail = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+            raise _fail(config_path, f"models[{model_index[name]}]", f"cannot load {spec.path!r} with backend {spec.backend}: {detail}") from err
         load_seconds = time.perf_counter() - start
         for cell in model_cells:
             progress.set_postfix_str(f"{name} {cell.task} {cell.cell_id}")

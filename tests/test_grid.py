@@ -16,7 +16,7 @@ TASKS = ["reportbench_pharma_c", "reportbench_traffic_d"]
 
 def write_config(tmp_path, **overrides):
     config = {
-        "models": [{"name": "tiny", "backend": "hf", "path": "/models/tiny", "batch_size": 2}],
+        "models": [{"name": "tiny", "backend": "hf", "path": "test-org/tiny", "batch_size": 2}],
         "tasks": TASKS,
         "limit": 2,
         "decoding": {"temperature": [0.0, 0.7, 1.0], "top_p": [0.6, 0.9], "max_gen_toks": [12]},
@@ -52,7 +52,7 @@ def test_explicit_cells_seeds_and_repeats(tmp_path):
 
 def test_cell_id_depends_on_outcome_not_on_batch_size(tmp_path):
     base = cells_of(write_config(tmp_path))[0]
-    other_batch = cells_of(write_config(tmp_path, models=[{"name": "tiny", "path": "/models/tiny", "batch_size": 16}]))[0]
+    other_batch = cells_of(write_config(tmp_path, models=[{"name": "tiny", "path": "test-org/tiny", "batch_size": 16}]))[0]
     other_limit = cells_of(write_config(tmp_path, limit=3))[0]
     assert base.cell_id == other_batch.cell_id != other_limit.cell_id
 
@@ -187,3 +187,18 @@ def test_peft_adapter_is_applied_and_changes_the_cell(tiny_llama, tmp_path):
     assert base != tuned
     (cell_json,) = (tmp_path / "runs" / "tuned").rglob("cell.json")
     assert json.loads(cell_json.read_text())["config"]["model"]["peft"] == str(adapter)
+
+
+def test_missing_local_model_folder_is_named(tmp_path):
+    path = write_config(tmp_path, models=[{"name": "x", "path": str(tmp_path / "nope")}])
+    with pytest.raises(GridConfigError, match=r"models\[0\]\.path: no such file or folder"):
+        cells_of(path)
+
+
+def test_model_that_cannot_load_is_a_clean_error(tmp_path):
+    """A hub id that is not available offline stops the grid with the file, the key and the reason."""
+    path = write_config(tmp_path, models=[{"name": "x", "path": "no-such-org/no-such-model"}], tasks=["reportbench_pharma_a"])
+    result = run_cli(["reportbench", "grid", str(path), "--output", str(tmp_path / "runs")], tmp_path)
+    assert result.returncode == 2
+    assert f"reportbench grid: {path}: models[0]: cannot load 'no-such-org/no-such-model' with backend hf" in result.stderr
+    assert "Traceback" not in result.stderr
