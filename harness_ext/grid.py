@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -60,7 +61,6 @@ class Cell:
         from reportbench import __version__
         from reportbench.paths import packaged_data_dir
 
-        data = packaged_data_dir() / f"{self.task.split('_')[1]}.jsonl"
         model = {k: v for k, v in asdict(self.model).items() if k != "batch_size"}
         return {
             "model": model,
@@ -71,7 +71,7 @@ class Cell:
             "limit": self.limit,
             "apply_chat_template": self.apply_chat_template,
             "metric_options": self.metric_options,
-            "data_sha256": hashlib.sha256(data.read_bytes()).hexdigest() if data.is_file() else None,
+            "data_sha256": _file_digest(packaged_data_dir() / f"{self.task.split('_')[1]}.jsonl"),
             "reportbench": __version__,
         }
 
@@ -82,6 +82,12 @@ class Cell:
 
     def folder(self, root: Path) -> Path:
         return root / self.model.name / self.task / self.cell_id
+
+
+@lru_cache(maxsize=None)
+def _file_digest(path: Path) -> str | None:
+    """Hashed once per process: every cell id of a grid needs it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def _fail(path, key, message) -> GridConfigError:
