@@ -54,7 +54,7 @@ def run(argv: list[str]) -> int:
     from lm_eval._cli import HarnessCLI
     from lm_eval.utils import setup_logging
 
-    rest, user_include = _pop_include_paths(argv) if argv else ([], [])
+    rest, user_include = _pop_include_paths(argv)
     if not rest:
         rest = ["--help"]
     setup_logging()
