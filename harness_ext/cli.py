@@ -99,6 +99,21 @@ def _grid(args) -> int:
         return 2
 
 
+def _leaderboard(args) -> int:
+    from reportbench.leaderboard import main as leaderboard_main
+
+    return leaderboard_main(args)
+
+
+def _compare(args) -> int:
+    from reportbench.compare import main as compare_main
+
+    return compare_main(args)
+
+
+SELECT_HELP = "keep only cells whose KEY equals VALUE (model, task, domain, prompt, temperature, top_p, top_k, max_gen_toks, seed, cell, ...); repeatable"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reportbench", description="Incident-report benchmark for lm-evaluation-harness.")
     parser.add_argument("--version", action="version", version=f"reportbench {__version__}")
@@ -161,6 +176,28 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--limit", type=int, help="cases per task, overriding the config")
     grid.add_argument("--dry-run", action="store_true", help="list the cells and whether each is done")
     grid.set_defaults(func=_grid)
+
+    board = commands.add_parser("leaderboard", help="markdown leaderboard, figures and data from finished runs")
+    board.add_argument("runs", help="a grid output folder, lm-eval output folder, or a leaderboard's data/ folder")
+    board.add_argument("--out", required=True, help="folder for README.md, the PNG figures and data/ (e.g. leaderboards/NAME)")
+    board.add_argument("--metric", help="primary metric (default: cross_encoder when every sample has it, else bi_encoder_cosine)")
+    board.add_argument("--title", help="page title (default: the --out folder name)")
+    board.add_argument("--select", action="append", metavar="KEY=VALUE", help=SELECT_HELP)
+    board.set_defaults(func=_leaderboard)
+
+    compare = commands.add_parser("compare", help="paired case-by-case comparison of two runs (B against A), as markdown")
+    compare.add_argument("run_a", metavar="RUN_A", help="cell folder, grid/lm-eval output folder or samples file: the baseline")
+    compare.add_argument("run_b", metavar="RUN_B", help="the same kinds: the candidate (e.g. a fine-tuned checkpoint)")
+    compare.add_argument("--metric", action="append", help="metric to compare (repeatable; default: the leaderboard's primary metric)")
+    compare.add_argument("--all-metrics", action="store_true", help="one row per metric that has a better direction")
+    compare.add_argument("--where", action="append", metavar="KEY=VALUE", help="selection applied to both runs; " + SELECT_HELP)
+    compare.add_argument("--select-a", action="append", metavar="KEY=VALUE", help="selection applied to RUN_A only")
+    compare.add_argument("--select-b", action="append", metavar="KEY=VALUE", help="selection applied to RUN_B only")
+    compare.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    compare.add_argument("--seed", type=int, default=1234, help="bootstrap seed (default 1234)")
+    compare.add_argument("--tie-margin", type=float, default=0.0, help="|B - A| at or below this is a tie (default 0)")
+    compare.add_argument("--out", help="also write the markdown to this file")
+    compare.set_defaults(func=_compare)
 
     commands.add_parser(
         "lm-eval",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import json
 import os
 import platform
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -283,6 +285,25 @@ def _generated_tokens(lm, samples: list[dict]) -> int:
     return sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
 
 
+def count_parameters(lm) -> int | None:
+    """From the loaded torch model, or (vLLM keeps it in its engine process) from the safetensors headers."""
+    model = getattr(lm, "model", None)
+    if hasattr(model, "parameters"):
+        return sum(p.numel() for p in model.parameters())
+    engine_args = getattr(lm, "model_args", None)
+    folder = Path(str(engine_args.get("model", ""))) if isinstance(engine_args, dict) else None
+    files = sorted(folder.glob("*.safetensors")) if folder and folder.is_dir() else []
+    if not files:
+        return None
+    from safetensors import safe_open
+
+    total = 0
+    for file in files:
+        with safe_open(str(file), framework="numpy") as handle:
+            total += sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+    return total
+
+
 def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: float) -> Path:
     from lm_eval import simple_evaluate
     from lm_eval.utils import handle_non_serializable
@@ -317,6 +338,7 @@ def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: 
     model = getattr(lm, "model", None)
     cell_record = {
         "cell_id": cell.cell_id,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": cell.outcome_key(),
         "batch_size": cell.model.batch_size,
         "environment": env,
@@ -327,7 +349,7 @@ def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: 
             "tokens_per_second": tokens / wall if wall else None,
             "latency_per_sample_seconds": wall / len(samples) if samples else None,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "parameters": sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else None,
+            "parameters": count_parameters(lm),
             "model_load_seconds": load_seconds,
         },
     }

@@ -47,11 +47,9 @@ def pca_loadings(table) -> tuple[np.ndarray, np.ndarray]:
 
 
 def correlate(paths: list[str], out: str) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
+
+    from reportbench.figures import correlation_heatmap, pyplot, save
 
     table = per_sample_table(paths)
     if table.shape[1] < 2 or len(table) < 3:
@@ -63,18 +61,9 @@ def correlate(paths: list[str], out: str) -> int:
     loadings, explained = pca_loadings(table)
     loading_table = pd.DataFrame(loadings, index=table.columns, columns=["PC1", "PC2"])
 
-    fig, ax = plt.subplots(figsize=(1 + 0.55 * len(corr), 0.8 + 0.5 * len(corr)))
-    image = ax.imshow(corr.to_numpy(), cmap="RdYlGn", vmin=-1, vmax=1)
-    ax.set_xticks(range(len(corr)), corr.columns, rotation=60, ha="right")
-    ax.set_yticks(range(len(corr)), corr.index)
-    for (i, j), value in np.ndenumerate(corr.to_numpy()):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    ax.set_title(f"Pearson correlation of per-sample metrics (n={len(table)})")
-    fig.tight_layout()
-    fig.savefig(out_dir / "correlation.png", dpi=120)
-    plt.close(fig)
+    correlation_heatmap(corr, out_dir / "correlation.png", f"Pearson correlation of per-sample metrics (n={len(table)})")
 
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 6))
     ax.axhline(0, color="grey", lw=0.5)
     ax.axvline(0, color="grey", lw=0.5)
@@ -87,8 +76,7 @@ def correlate(paths: list[str], out: str) -> int:
     ax.set_xlim(-1.1, 1.1)
     ax.set_ylim(-1.1, 1.1)
     fig.tight_layout()
-    fig.savefig(out_dir / "pca_loadings.png", dpi=120)
-    plt.close(fig)
+    save(fig, out_dir / "pca_loadings.png")
 
     markdown = [
         "# Metric correlation",

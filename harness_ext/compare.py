@@ -1,0 +1,174 @@
+"""`reportbench compare RUN_A RUN_B`: B against A, case by case, as markdown.
+
+Each run is reduced to one score per case (seeds averaged); the cases must be the same on both
+sides, with the same references, or the comparison is refused.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from reportbench.leaderboard import choose_primary, config_label
+from reportbench.metrics import METRICS
+from reportbench.metrics.confidence import PAIRED_SETTINGS, paired_difference
+from reportbench.runs import CONFIG_COLUMNS, Runs, RunsError, higher_is_better, load_runs, parse_conditions
+
+
+@dataclass
+class Side:
+    name: str
+    path: str
+    runs: Runs
+    scores: pd.DataFrame  # index (domain, case_id); metric columns; target_hash
+
+    def describe(self) -> list[str]:
+        cells = self.runs.cells.copy()
+        cells["config"] = cells.apply(config_label, axis=1)
+        return [self.name, f"`{self.path}`", ", ".join(sorted(cells["model"].unique())), "; ".join(sorted(cells["config"].unique())),
+                str(len(self.scores)), str(cells["seed"].nunique()), ", ".join(sorted(cells["domain"].unique()))]
+
+
+def _per_case(name: str, path: str, runs: Runs) -> Side:
+    joined = runs.joined()
+    for domain, group in joined.groupby("domain"):
+        configs = group.drop_duplicates(["model", *CONFIG_COLUMNS])
+        if len(configs) > 1:
+            labels = "; ".join(sorted(f"{r['model']} {config_label(r)}" for _, r in configs.iterrows()))
+            raise RunsError(f"run {name} ({path}) holds {len(configs)} configurations on {domain}: {labels}. "
+                            f"Pass one cell folder, or narrow it with --select-{name.lower()} KEY=VALUE")
+    references = joined.groupby(["domain", "case_id"])["target_hash"].nunique()
+    if (references > 1).any():
+        case = references[references > 1].index[0]
+        raise RunsError(f"run {name} ({path}) has two different references for case {case[1]} ({case[0]})")
+    metrics = [m for m in runs.metrics if joined[m].notna().all()]
+    scores = joined.groupby(["domain", "case_id"]).agg({**{m: "mean" for m in metrics}, "target_hash": "first"})
+    return Side(name, path, runs, scores)
+
+
+def pair(a: Side, b: Side) -> None:
+    """Refuses sides that did not run the same cases with the same references."""
+    only_a = a.scores.index.difference(b.scores.index)
+    only_b = b.scores.index.difference(a.scores.index)
+    if len(only_a) or len(only_b):
+        def examples(index):
+            return ", ".join(f"{d}/{c}" for d, c in list(index)[:5]) + (" …" if len(index) > 5 else "")
+        shared = len(a.scores.index.intersection(b.scores.index))
+        raise RunsError(
+            f"A and B ran different cases ({shared} shared; {len(only_a)} only in A{': ' + examples(only_a) if len(only_a) else ''}; "
+            f"{len(only_b)} only in B{': ' + examples(only_b) if len(only_b) else ''}). A paired comparison needs the same cases: "
+            "run both on the same split, data file and --limit")
+    aligned = b.scores.reindex(a.scores.index)
+    differs = a.scores["target_hash"] != aligned["target_hash"]
+    if differs.any():
+        domain, case = a.scores.index[differs.to_numpy()][0]
+        raise RunsError(f"case {case} ({domain}) has a different reference in A and B: the runs used different data files")
+
+
+def _p(value: float) -> str:
+    return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
+
+
+def _row(label: str, metric: str, stats: dict) -> list[str]:
+    return [label, f"{metric} {'↑' if higher_is_better(metric) else '↓'}", f"{stats['mean_a']:.4f}", f"{stats['mean_b']:.4f}",
+            f"{stats['mean_diff']:+.4f}", f"[{stats['ci_low']:+.4f}, {stats['ci_high']:+.4f}]", _p(stats["wilcoxon_p"]),
+            str(stats["wins"]), str(stats["ties"]), str(stats["losses"]), str(stats["n"])]
+
+
+def verdict(metric: str, stats: dict, alpha: float = 0.05) -> str:
+    """'Better' or 'worse' only when the bootstrap CI excludes 0 and the Wilcoxon test rejects too."""
+    up = higher_is_better(metric)
+    summary = (f"(B − A = {stats['mean_diff']:+.4f}, 95% CI [{stats['ci_low']:+.4f}, {stats['ci_high']:+.4f}], "
+               f"Wilcoxon p = {_p(stats['wilcoxon_p'])}; B better on {stats['wins']} of {stats['n']} cases, worse on {stats['losses']})")
+    ci_excludes_zero = stats["ci_low"] > 0 or stats["ci_high"] < 0
+    rejected = stats["wilcoxon_p"] < alpha
+    if ci_excludes_zero and rejected:
+        better = (stats["mean_diff"] > 0) == up
+        return f"On `{metric}`, **B is {'better' if better else 'worse'} than A** {summary}."
+    if ci_excludes_zero or rejected:
+        return (f"On `{metric}`, **inconclusive**: the bootstrap CI and the Wilcoxon test disagree at {1 - alpha:.0%} "
+                f"(common with few cases) {summary}.")
+    return f"On `{metric}`, **no clear difference**: the 95% CI includes 0 {summary}."
+
+
+def compare(a: Side, b: Side, metrics: list[str], resamples: int, seed: int, tie_margin: float) -> str:
+    pair(a, b)
+    b_scores = b.scores.reindex(a.scores.index)
+    headers = ["", "metric", "mean A", "mean B", "B − A", "95% CI (paired bootstrap)", "Wilcoxon p", "B wins", "ties", "B losses", "n"]
+    rows, first = [], None
+    for metric in metrics:
+        stats = paired_difference(a.scores[metric], b_scores[metric], higher_is_better(metric), resamples, seed, tie_margin)
+        first = first or (metric, stats)
+        rows.append(_row("all", metric, stats))
+    domains = sorted(a.scores.index.get_level_values("domain").unique())
+    domain_rows = []
+    if len(domains) > 1:
+        metric = metrics[0]
+        for domain in domains:
+            mask = a.scores.index.get_level_values("domain") == domain
+            stats = paired_difference(a.scores[metric][mask], b_scores[metric][mask], higher_is_better(metric), resamples, seed, tie_margin)
+            domain_rows.append(_row(domain, metric, stats))
+    lines = [
+        "# Paired comparison: B against A",
+        "",
+        pd.DataFrame([a.describe(), b.describe()], columns=["run", "path", "model", "configuration", "cases", "seeds", "domains"])
+        .to_markdown(index=False, disable_numparse=True),
+        "",
+        verdict(*first),
+        "",
+        pd.DataFrame(rows, columns=headers).to_markdown(index=False, disable_numparse=True),
+        "",
+    ]
+    if domain_rows:
+        lines += [f"By domain (`{metrics[0]}`):", "", pd.DataFrame(domain_rows, columns=headers).to_markdown(index=False, disable_numparse=True), ""]
+    lines += [
+        f"Per case, seeds averaged. Difference: {PAIRED_SETTINGS['difference']}. CI: {PAIRED_SETTINGS['ci']} "
+        f"({resamples} resamples, seed {seed}). p: {PAIRED_SETTINGS['p_value']}. "
+        f"Wins/ties/losses in each metric's better direction (↑ higher, ↓ lower), tie when |B − A| ≤ {tie_margin:g}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def choose_metrics(a: Side, b: Side, requested: list[str] | None, all_metrics: bool) -> list[str]:
+    shared = [m for m in a.scores.columns if m in b.scores.columns and m in METRICS]
+    if all_metrics:
+        return [m for m in shared if METRICS[m].higher_is_better is not None]
+    if requested:
+        for metric in requested:
+            if metric not in METRICS:
+                raise RunsError(f"unknown metric {metric!r}; available: {', '.join(METRICS)}")
+            if metric not in shared:
+                raise RunsError(f"metric {metric!r} is not in every sample of both runs; available: {', '.join(shared)}")
+            higher_is_better(metric)
+        return list(requested)
+    metric, _ = choose_primary(Runs(a.runs.cells, pd.concat([a.runs.samples, b.runs.samples])), None)
+    return [metric]
+
+
+def main(args) -> int:
+    try:
+        where = parse_conditions(args.where, "--where")
+        sides = []
+        for name, path, option in (("A", args.run_a, args.select_a), ("B", args.run_b, args.select_b)):
+            runs = load_runs(path)
+            conditions = where | parse_conditions(option, f"--select-{name.lower()}")
+            if conditions:
+                runs = runs.select(conditions)
+            if runs.cells.empty:
+                raise RunsError(f"run {name} ({path}): no cells match {conditions}")
+            sides.append(_per_case(name, path, runs))
+        metrics = choose_metrics(*sides, args.metric, args.all_metrics)
+        markdown = compare(*sides, metrics, args.resamples, args.seed, args.tie_margin)
+    except RunsError as err:
+        print(f"reportbench compare: {err}", file=sys.stderr)
+        return 2
+    print(markdown)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(markdown, encoding="utf-8")
+        print(f"reportbench: wrote {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,364 @@
+"""`reportbench leaderboard RUNS --out DIR`: a markdown page, its figures and its data from finished runs.
+
+Flow: runs (runs.py) -> per-configuration aggregates -> tables and figures -> DIR/README.md.
+Everything on the page comes from the runs (dates included), so the same runs give the same page.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reportbench import __version__
+from reportbench.metrics import METRICS
+from reportbench.metrics.confidence import CONFIDENCE, summarize
+from reportbench.runs import (
+    CONFIG_COLUMNS, DECODING_COLUMNS, Runs, RunsError, export_runs, format_setting, higher_is_better, is_missing, load_runs,
+    parse_conditions,
+)
+
+PAGE = "README.md"
+DEFAULT_PRIMARY = ("cross_encoder", "bi_encoder_cosine")
+ARROWS = {True: "↑", False: "↓", None: ""}
+
+
+def choose_primary(runs: Runs, requested: str | None) -> tuple[str, str]:
+    """The ranking metric and a sentence on why it was chosen."""
+    complete = [m for m in runs.metrics if runs.samples[m].notna().all()]
+    if requested:
+        if requested not in METRICS:
+            raise RunsError(f"unknown metric {requested!r}; available: {', '.join(METRICS)}")
+        if requested not in complete:
+            raise RunsError(f"metric {requested!r} is missing from some or all samples of these runs; complete: {', '.join(complete)}")
+        higher_is_better(requested)
+        return requested, f"`{requested}` (chosen with --metric)"
+    for metric in DEFAULT_PRIMARY:
+        if metric in complete:
+            reason = "the default" if metric == DEFAULT_PRIMARY[0] else (
+                "the fallback, since `cross_encoder` is not in every sample of these runs: no cross-encoder model was available")
+            return metric, f"`{metric}`, {reason}"
+    raise RunsError(f"neither {' nor '.join(DEFAULT_PRIMARY)} is in every sample; choose one with --metric from: {', '.join(complete)}")
+
+
+def config_label(row) -> str:
+    """'D · T=1 top_p=0.6 top_k=50 · 300 tok' — every setting that changes the outcome."""
+    if row["temperature"] == 0:
+        decoding = "greedy"
+    else:
+        decoding = f"T={format_setting('temperature', row['temperature'])}"
+        for key in ("top_p", "top_k"):
+            if not is_missing(row[key]):
+                decoding += f" {key}={format_setting(key, row[key])}"
+    parts = [str(row["prompt"]), decoding]
+    if not is_missing(row["max_gen_toks"]):
+        parts.append(f"{format_setting('max_gen_toks', row['max_gen_toks'])} tok")
+    if not is_missing(row["repetition_penalty"]) and float(row["repetition_penalty"]) != 1.0:
+        parts.append(f"rep {format_setting('repetition_penalty', row['repetition_penalty'])}")
+    if not row["chat_template"]:
+        parts.append("no chat template")
+    return " · ".join(parts)
+
+
+@dataclass
+class Aggregates:
+    metric: str
+    configs: pd.DataFrame  # one row per model x configuration
+    unranked: pd.DataFrame  # configurations that miss some of the cases the others ran
+
+
+def aggregate(runs: Runs, metric: str) -> Aggregates:
+    joined = runs.joined()
+    all_cases = set(zip(joined["domain"], joined["case_id"]))
+    domains = sorted(joined["domain"].unique())
+    rows = []
+    for key, group in joined.groupby(["model", *CONFIG_COLUMNS], dropna=False, sort=False):
+        # The case is the unit: seeds of one case are averaged before the bootstrap over cases.
+        per_case = group.groupby(["domain", "case_id"])[metric].mean()
+        stats = summarize(per_case.to_numpy())
+        cells = runs.cells[runs.cells["cell"].isin(group["cell"].unique())]
+        wall = cells["wall_seconds"].sum(min_count=1)
+        tokens = cells["generated_tokens"].sum(min_count=1)
+        row = dict(zip(["model", *CONFIG_COLUMNS], key))
+        row |= {
+            "config": config_label(row), "cases": stats["n"], "seeds": int(group["seed"].nunique()), "samples": len(group),
+            "mean": stats["mean"], "ci_low": stats["ci_low"], "ci_high": stats["ci_high"],
+            "std": float(group[metric].std(ddof=1)) if len(group) > 1 else 0.0,
+            "parameters": cells["parameters"].max(), "tokens_per_second": tokens / wall if wall and tokens == tokens else None,
+            "latency_seconds": wall / cells["n"].sum() if wall == wall and cells["n"].sum() else None,
+            "complete": set(zip(group["domain"], group["case_id"])) == all_cases,
+            "cells": ", ".join(sorted(cells["cell"])),
+        }
+        row |= {f"{domain} mean": group.loc[group["domain"] == domain, metric].mean() for domain in domains}
+        row |= {m: group[m].mean() for m in runs.metrics}
+        rows.append(row)
+    configs = pd.DataFrame(rows)
+    ascending = not higher_is_better(metric)
+    configs = configs.sort_values(["model", "mean", "config"], ascending=[True, ascending, True], kind="stable").reset_index(drop=True)
+    return Aggregates(metric, configs[configs["complete"]].reset_index(drop=True), configs[~configs["complete"]].reset_index(drop=True))
+
+
+def _number(value, digits: int = 3) -> str:
+    return "—" if is_missing(value) else f"{value:.{digits}f}"
+
+
+def _ci(row) -> str:
+    return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+
+
+def _parameters(value) -> str:
+    return "—" if is_missing(value) else f"{value / 1e6:.1f}M"
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False, disable_numparse=True)
+
+
+def ranking_table(agg: Aggregates) -> pd.DataFrame:
+    """Each model's best complete configuration, best model first."""
+    best = agg.configs.groupby("model", sort=False).head(1)
+    ascending = not higher_is_better(agg.metric)
+    best = best.sort_values(["mean", "model"], ascending=[ascending, True], kind="stable").reset_index(drop=True)
+    domain_columns = [c for c in best.columns if c.endswith(" mean")]
+    other_metrics = [m for m in METRICS if m in best.columns and m != agg.metric]
+    table = pd.DataFrame({
+        "rank": range(1, len(best) + 1),
+        "model": best["model"],
+        "best config": best["config"],
+        f"{agg.metric} {ARROWS[not ascending]} (95% CI)": best.apply(_ci, axis=1),
+        "n": best["cases"],
+        **{column: best[column].map(_number) for column in domain_columns},
+        **{f"{m} {ARROWS[METRICS[m].higher_is_better]}".strip(): best[m].map(lambda v, m=m: _number(v, 1 if m == "words" else 3))
+           for m in other_metrics},
+        "parameters": best["parameters"].map(_parameters),
+        "tokens/s": best["tokens_per_second"].map(lambda v: _number(v, 1)),
+        "latency s/sample": best["latency_seconds"].map(lambda v: _number(v, 2)),
+    })
+    return table
+
+
+def _varies(column: pd.Series, name: str) -> bool:
+    """More than one value among the configs that use the setting (greedy has no top_k)."""
+    return len({format_setting(name, v) for v in column if not is_missing(v)}) > 1
+
+
+def grid_tables(agg: Aggregates, model: str) -> dict[str, pd.DataFrame]:
+    """Per prompt: one row per decoding setting, best first (the layout of the seed study's tables 6-11)."""
+    configs = agg.configs[agg.configs["model"] == model]
+    varying = [c for c in DECODING_COLUMNS[2:] if _varies(configs[c], c)]
+    domain_columns = [c for c in configs.columns if c.endswith(" mean")]
+    tables = {}
+    for prompt, group in configs.groupby("prompt", sort=True):
+        tables[prompt] = pd.DataFrame({
+            "temperature": group["temperature"].map(lambda v: format_setting("temperature", v)),
+            "top_p": group["top_p"].map(lambda v: format_setting("top_p", v)),
+            **{c: group[c].map(lambda v, c=c: format_setting(c, v)) for c in varying},
+            "count": group["samples"],
+            "mean": group["mean"].map(_number),
+            "std": group["std"].map(_number),
+            "95% CI": group.apply(lambda r: f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]", axis=1),
+            **{column: group[column].map(_number) for column in domain_columns},
+        })
+    return tables
+
+
+def prompt_by_decoding(agg: Aggregates, model: str) -> pd.DataFrame:
+    configs = agg.configs[agg.configs["model"] == model].copy()
+    configs["decoding"] = configs.apply(lambda r: config_label(r).split(" · ", 1)[1], axis=1)
+    pivot = configs.pivot_table(index="decoding", columns="prompt", values="mean", aggfunc="first", sort=True)
+    pivot = pivot.map(_number).reset_index()
+    pivot.columns = ["decoding", *[f"prompt {c}" for c in pivot.columns[1:]]]
+    return pivot
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in text)
+
+
+def score_vs_temperature(runs: Runs, agg: Aggregates, path: Path) -> Path:
+    """Mean score (95% CI bars) against temperature, one colour per top_p, prompts across, models down."""
+    from reportbench.figures import pyplot, save
+
+    plt = pyplot()
+    configs = agg.configs
+    models, prompts = sorted(configs["model"].unique()), sorted(configs["prompt"].unique())
+    fig, axes = plt.subplots(len(models), len(prompts), figsize=(3.2 * len(prompts), 2.8 * len(models)),
+                             sharex=True, sharey=True, squeeze=False)
+    top_ps = sorted({v for v in configs["top_p"] if not is_missing(v)})
+    colours = {p: plt.get_cmap("viridis")(i / max(len(top_ps) - 1, 1)) for i, p in enumerate(top_ps)}
+    for i, model in enumerate(models):
+        for j, prompt in enumerate(prompts):
+            ax = axes[i][j]
+            facet = configs[(configs["model"] == model) & (configs["prompt"] == prompt)]
+            sampled = facet[facet["temperature"] > 0]
+            other = [c for c in DECODING_COLUMNS[2:] if _varies(sampled[c], c)]
+            for key, line in sampled.groupby(["top_p", *other], dropna=False, sort=True):
+                key = key if isinstance(key, tuple) else (key,)
+                line = line.sort_values("temperature")
+                label = "top_p=" + format_setting("top_p", key[0]) + "".join(f" {c}={format_setting(c, v)}" for c, v in zip(other, key[1:]))
+                ax.errorbar(line["temperature"], line["mean"], yerr=[line["mean"] - line["ci_low"], line["ci_high"] - line["mean"]],
+                            marker="o", capsize=3, color=colours.get(key[0], "grey"), label=label)
+            greedy = facet[facet["temperature"] == 0]
+            if not greedy.empty:
+                ax.errorbar(greedy["temperature"], greedy["mean"], yerr=[greedy["mean"] - greedy["ci_low"], greedy["ci_high"] - greedy["mean"]],
+                            marker="*", markersize=10, linestyle="none", capsize=3, color="black", label="greedy")
+            ax.set_title(f"{model} · prompt {prompt}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if i == len(models) - 1:
+                ax.set_xlabel("temperature")
+            if j == 0:
+                ax.set_ylabel(f"{agg.metric} (mean, 95% CI)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return save(fig, path)
+
+
+def score_histograms(runs: Runs, agg: Aggregates, model: str, path: Path) -> Path:
+    """One histogram of per-sample scores per configuration: prompts down, decoding settings across."""
+    from reportbench.figures import pyplot, save
+
+    plt = pyplot()
+    joined = runs.joined()
+    joined = joined[joined["model"] == model]
+    configs = agg.configs[agg.configs["model"] == model].copy()
+    configs["decoding"] = configs.apply(lambda r: config_label(r).split(" · ", 1)[1], axis=1)
+    prompts, decodings = sorted(configs["prompt"].unique()), sorted(configs["decoding"].unique())
+    values = joined[agg.metric]
+    bins = np.linspace(float(values.min()), float(values.max()) if values.max() > values.min() else float(values.min()) + 1, 21)
+    fig, axes = plt.subplots(len(prompts), len(decodings), figsize=(2.6 * len(decodings), 2.0 * len(prompts)),
+                             sharex=True, sharey=True, squeeze=False)
+    for _, config in configs.iterrows():
+        ax = axes[prompts.index(config["prompt"])][decodings.index(config["decoding"])]
+        scores = joined[joined["cell"].isin(config["cells"].split(", "))][agg.metric]
+        ax.hist(scores, bins=bins, color="tab:blue", alpha=0.8)
+        ax.axvline(config["mean"], color="black", lw=1)
+        ax.set_title(f"{config['prompt']} · {config['decoding']}\nn={len(scores)} mean={config['mean']:.3f}", fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel(agg.metric, fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def correlation_figure(runs: Runs, path: Path) -> tuple[Path, int] | None:
+    from reportbench.figures import correlation_heatmap
+
+    table = runs.samples[runs.metrics]
+    table = table.loc[:, table.notna().all() & (table.nunique() > 1)]  # a constant metric has no correlation
+    if table.shape[1] < 2 or len(table) < 3:
+        return None
+    corr = table.corr(method="pearson")
+    correlation_heatmap(corr, path, f"Pearson correlation of per-sample metrics (n={len(table)})")
+    return path, len(table)
+
+
+def _span(values) -> str:
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def _metadata(runs: Runs, agg: Aggregates) -> list[str]:
+    from reportbench.cases import select_cases
+    from reportbench.grid import _file_digest
+    from reportbench.paths import packaged_data_dir
+
+    cells = runs.cells
+    finished = sorted(v for v in cells["finished_at"] if isinstance(v, str))
+    lines = [
+        f"- **Date:** runs finished {_span(finished)}" if finished else "- **Date:** not recorded in these runs",
+        f"- **Versions:** reportbench {', '.join(sorted({str(v) for v in cells['reportbench_version'] if not is_missing(v)})) or '—'}"
+        f" (page built with {__version__}); lm-eval {', '.join(sorted({str(v) for v in cells['lm_eval_version'] if not is_missing(v)})) or '—'}",
+        f"- **Hardware:** {'; '.join(sorted({str(v) for v in cells['hardware'] if not is_missing(v)})) or '—'}",
+        f"- **Cells:** {len(cells)}, {len(runs.samples)} samples; n per cell {_span(cells['n'])} (listed below)",
+    ]
+    for domain, group in cells.groupby("domain", sort=True):
+        split = ", ".join(sorted(group["split"].astype(str).unique()))
+        evaluated = runs.samples[runs.samples["cell"].isin(group["cell"])]["case_id"].nunique()
+        digests = {v for v in group["data_sha256"] if not is_missing(v)}
+        packaged = _file_digest(packaged_data_dir() / f"{domain}.jsonl")
+        if digests == {packaged}:
+            source = f"packaged `{domain}.jsonl` ({len(select_cases(domain, split))} cases in the {split} split)" if split in ("dev", "test") else f"packaged `{domain}.jsonl`"
+        elif digests:
+            source = "data file sha256 " + ", ".join(sorted(d[:12] for d in digests))
+        else:
+            source = "data file not recorded (lm-eval output)"
+        limits = {format_setting("limit", v) for v in group["limit"]} - {"—"}
+        lines.append(f"- **Data, {domain}:** split `{split}`, {evaluated} cases evaluated; {source}"
+                     + (f"; --limit {', '.join(sorted(limits))}" if limits else ""))
+    lines.append(f"- **Statistics:** means over cases (seeds of a case averaged first); 95% CI = percentile bootstrap over cases "
+                 f"(scipy.stats.bootstrap, seeded); std over samples (ddof=1).")
+    return lines
+
+
+def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | None = None) -> Path:
+    primary, reason = choose_primary(runs, metric)
+    agg = aggregate(runs, primary)
+    if agg.configs.empty:
+        raise RunsError("no configuration covers every case of these runs, so none can be ranked; select fewer runs")
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.png"):  # figures of an earlier build with other models must not linger
+        stale.unlink()
+    export_runs(runs, out / "data")
+    models = sorted(agg.configs["model"].unique())
+    direction = "higher" if higher_is_better(primary) else "lower"
+    lines = [
+        f"# {title or out.name}",
+        "",
+        f"Incident-report generation on reportbench: {len(models)} model(s), {agg.configs['config'].nunique()} configuration(s) "
+        f"(prompt × decoding), {len(runs.cells)} cells. Generated by `reportbench leaderboard`; the tables it was built from are in "
+        f"[data/](data/), and `reportbench leaderboard {out.as_posix()}/data --out {out.as_posix()}` rebuilds this page from them.",
+        "",
+        f"**Primary metric:** {reason}; {direction} is better. Every other metric is the mean over the same samples.",
+        "",
+        "## Ranking",
+        "",
+        "Each model at its best configuration (chosen on these same cases, so the best score is optimistic).",
+        "",
+        _table(ranking_table(agg)),
+        "",
+    ]
+    if not agg.unranked.empty:
+        lines += [f"Not ranked, because they miss cases the others ran: {', '.join(agg.unranked['model'] + ' ' + agg.unranked['config'])}.", ""]
+    lines += ["## Grid results per model", ""]
+    for model in models:
+        lines += [f"### {model}", "", f"Mean `{primary}` by prompt and decoding setting:", "", _table(prompt_by_decoding(agg, model)), ""]
+        for prompt, table in grid_tables(agg, model).items():
+            lines += [f"#### Prompt {prompt}", "", _table(table), ""]
+    lines += ["## Figures", ""]
+    figure = score_vs_temperature(runs, agg, out / "score_vs_temperature.png")
+    lines += [f"`{primary}` against temperature, by top_p (colour) and prompt (columns); greedy decoding is the star at 0.", "",
+              f"![score against temperature]({figure.name})", ""]
+    for model in models:
+        figure = score_histograms(runs, agg, model, out / f"histograms_{_slug(model)}.png")
+        lines += [f"Per-sample `{primary}` of {model}, one histogram per configuration (line: mean).", "", f"![histograms of {model}]({figure.name})", ""]
+    correlation = correlation_figure(runs, out / "metric_correlation.png")
+    if correlation:
+        lines += [f"Pearson correlation between the per-sample metrics ({correlation[1]} samples).", "", f"![metric correlation]({correlation[0].name})", ""]
+    else:
+        lines += ["(Too few varying metrics or samples for a correlation heatmap.)", ""]
+    lines += ["## About these runs", "", *_metadata(runs, agg), "", "### Cells", ""]
+    cells = runs.cells.copy()
+    cells["config"] = cells.apply(config_label, axis=1)
+    lines += [_table(cells[["model", "task", "config", "seed", "n", "cell", "source"]]), ""]
+    page = out / PAGE
+    page.write_text("\n".join(lines), encoding="utf-8")
+    return page
+
+
+def main(args) -> int:
+    try:
+        runs = load_runs(args.runs)
+        conditions = parse_conditions(args.select, "--select")
+        if conditions:
+            runs = runs.select(conditions)
+        page = build_page(runs, Path(args.out), args.metric, args.title)
+    except RunsError as err:
+        print(f"reportbench leaderboard: {err}", file=sys.stderr)
+        return 2
+    figures = sorted(p.name for p in page.parent.glob("*.png"))
+    print(f"reportbench: wrote {page} with {len(figures)} figure(s): {', '.join(figures)}")
+    return 0

@@ -1,0 +1,304 @@
+"""Finished runs as two tidy tables: one row per generated sample, one row per cell.
+
+Three sources are read, so every later step (leaderboard, compare) sees one shape:
+- grid cell folders: `<model>/<task>/<cell-id>/{cell.json, samples.jsonl}` (`reportbench grid`);
+- lm-eval output folders: `results_<time>.json` beside `samples_<task>_<time>.jsonl`
+  (`reportbench lm-eval ... --log_samples`);
+- the `data/` export a leaderboard writes (`cells.csv` + `samples.csv`), so a published page
+  can be rebuilt without the raw runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from reportbench.metrics import METRICS, TASK_METRICS
+
+# The settings that make a configuration; a cell is one configuration x domain x seed.
+DECODING_COLUMNS = ("temperature", "top_p", "top_k", "max_gen_toks", "repetition_penalty")
+CONFIG_COLUMNS = ("prompt", *DECODING_COLUMNS, "chat_template")
+CELL_COLUMNS = (
+    "cell", "model", "task", "domain", "prompt", *DECODING_COLUMNS, "chat_template", "seed", "split", "limit",
+    "n", "wall_seconds", "generated_tokens", "parameters", "finished_at", "reportbench_version",
+    "lm_eval_version", "data_sha256", "hardware", "source",
+)
+NUMERIC_CELL_COLUMNS = (*DECODING_COLUMNS, "limit", "wall_seconds", "generated_tokens", "parameters")
+SAMPLE_COLUMNS = ("cell", "case_id", "target_hash")
+EXPORT_CELLS = "cells.csv"
+EXPORT_SAMPLES = "samples.csv"
+
+
+class RunsError(ValueError):
+    """A run folder that cannot be read as it is; the message names the file."""
+
+
+@dataclass
+class Runs:
+    cells: pd.DataFrame  # CELL_COLUMNS, one row per cell
+    samples: pd.DataFrame  # SAMPLE_COLUMNS + metric columns, one row per sample
+
+    @property
+    def metrics(self) -> list[str]:
+        return [m for m in TASK_METRICS if m in self.samples.columns and self.samples[m].notna().any()]
+
+    def joined(self) -> pd.DataFrame:
+        """Samples with their cell's settings, for grouping."""
+        settings = self.cells[["cell", "model", "domain", "seed", *CONFIG_COLUMNS]]
+        return self.samples.merge(settings, on="cell", how="left", validate="many_to_one")
+
+    def select(self, conditions: dict[str, str]) -> Runs:
+        """Keeps the cells whose settings match every KEY=VALUE (values compared as text, '—' for unset)."""
+        cells = self.cells
+        for key, wanted in conditions.items():
+            if key not in cells.columns:
+                raise RunsError(f"cannot select on {key!r}; known: {', '.join(c for c in CELL_COLUMNS if c != 'source')}")
+            cells = cells[cells[key].map(lambda v: format_setting(key, v)) == format_setting(key, _parse_value(wanted))]
+        return Runs(cells.reset_index(drop=True), self.samples[self.samples["cell"].isin(cells["cell"])].reset_index(drop=True))
+
+
+def parse_conditions(items: list[str] | None, option: str) -> dict[str, str]:
+    """['prompt=D', 'temperature=1.0'] -> {'prompt': 'D', 'temperature': '1.0'}, for Runs.select."""
+    conditions = {}
+    for item in items or []:
+        if "=" not in item:
+            raise RunsError(f"{option} {item!r}: expected KEY=VALUE, e.g. prompt=D or temperature=1.0")
+        key, value = item.split("=", 1)
+        conditions[key.strip()] = value.strip()
+    return conditions
+
+
+def _parse_value(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def format_setting(column: str, value) -> str:
+    """One spelling per setting whatever its source type (CSV turns 50 into 50.0)."""
+    if is_missing(value):
+        return "—"
+    if isinstance(value, (bool,)) or column == "chat_template":
+        return "yes" if value in (True, "True", "true", 1) else "no"
+    if isinstance(value, (int, float)):
+        return str(int(value)) if float(value).is_integer() and column != "temperature" else f"{float(value):g}"
+    return str(value)
+
+
+def split_task_name(task: str) -> tuple[str, str]:
+    """reportbench_<domain>_<prompt> -> (domain, PROMPT)."""
+    parts = task.split("_")
+    if len(parts) != 3 or parts[0] != "reportbench":
+        raise RunsError(f"task {task!r} is not a reportbench prompt task (reportbench_<domain>_<a|b|c|d>)")
+    return parts[1], parts[2].upper()
+
+
+def decoding_settings(gen_kwargs: dict) -> dict:
+    """Greedy decoding ignores top_p/top_k, so they are unset for it: greedy cells group together."""
+    sampled = bool(gen_kwargs.get("do_sample")) and float(gen_kwargs.get("temperature") or 0) > 0
+    settings = {
+        "temperature": float(gen_kwargs.get("temperature") or 0.0) if sampled else 0.0,
+        "top_p": float(gen_kwargs["top_p"]) if sampled and "top_p" in gen_kwargs else None,
+        "top_k": float(gen_kwargs["top_k"]) if sampled and "top_k" in gen_kwargs else None,
+        "max_gen_toks": float(gen_kwargs["max_gen_toks"]) if "max_gen_toks" in gen_kwargs else None,
+        "repetition_penalty": float(gen_kwargs["repetition_penalty"]) if "repetition_penalty" in gen_kwargs else None,
+    }
+    return settings
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise RunsError(f"{path}:{number}: invalid JSON ({err.msg})") from None
+    return rows
+
+
+def _sample_rows(path: Path, cell: str, rows: list[dict]) -> list[dict]:
+    out = []
+    for number, sample in enumerate(rows, 1):
+        doc = sample.get("doc")
+        if not isinstance(doc, dict) or not doc.get("id"):
+            raise RunsError(f"{path}:{number}: field 'doc.id': missing (not a reportbench samples file?)")
+        row = {"cell": cell, "case_id": doc["id"], "target_hash": sample.get("target_hash") or _digest(sample.get("target", ""))}
+        for metric in TASK_METRICS:
+            value = sample.get(metric)
+            if value is not None and not isinstance(value, (int, float)):
+                raise RunsError(f"{path}:{number}: field '{metric}': not a number ({value!r})")
+            row[metric] = None if value is None else float(value)
+        out.append(row)
+    return out
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(str(text).encode()).hexdigest()
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise RunsError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
+
+
+def _hardware(environment: dict) -> str:
+    hardware = environment.get("hardware") or {}
+    device = hardware.get("cuda") or f"CPU x{hardware.get('cpu_count', '?')}"
+    return f"{device}, {hardware.get('platform', '?')}"
+
+
+def _model_label(model: dict) -> str:
+    return model.get("name") or Path(str(model.get("path", "model"))).name
+
+
+def _grid_cell(cell_json: Path, root: Path) -> tuple[dict, list[dict]]:
+    record = _read_json(cell_json)
+    try:
+        config, efficiency = record["config"], record["efficiency"]
+        domain, prompt = split_task_name(config["task"])
+        cell = {
+            "cell": record["cell_id"], "model": _model_label(config["model"]), "task": config["task"],
+            "domain": domain, "prompt": prompt, **decoding_settings(config["gen_kwargs"]),
+            "chat_template": bool(config["apply_chat_template"]), "seed": config["seed"], "split": config["split"],
+            "limit": config.get("limit"), "wall_seconds": efficiency["wall_seconds"],
+            "generated_tokens": efficiency["generated_tokens"], "parameters": efficiency.get("parameters"),
+            "finished_at": record.get("finished_at"),
+            "reportbench_version": config.get("reportbench"),
+            "lm_eval_version": (record.get("environment") or {}).get("packages", {}).get("lm_eval"),
+            "data_sha256": config.get("data_sha256"), "hardware": _hardware(record.get("environment") or {}),
+            "source": str(cell_json.parent.relative_to(root)) if cell_json.parent != root else ".",
+        }
+    except KeyError as err:
+        raise RunsError(f"{cell_json}: field {err.args[0]!r}: missing (not a reportbench grid cell?)") from None
+    samples_path = cell_json.parent / "samples.jsonl"
+    if not samples_path.is_file():
+        raise RunsError(f"{samples_path}: missing; a finished cell holds cell.json and samples.jsonl")
+    rows = _sample_rows(samples_path, cell["cell"], _read_jsonl(samples_path))
+    return cell, rows
+
+
+def _lm_eval_cells(results_path: Path, root: Path) -> list[tuple[dict, list[dict]]]:
+    """One cell per task of a `lm_eval --log_samples` run; tasks that are groups have no samples file."""
+    results = _read_json(results_path)
+    stamp = results_path.stem[len("results_"):]
+    config = results.get("config") or {}
+    model_args = config.get("model_args") or {}
+    if isinstance(model_args, str):
+        model_args = dict(kv.split("=", 1) for kv in model_args.split(",") if "=" in kv)
+    model = Path(str(model_args.get("pretrained") or results.get("model_name") or "model")).name
+    if model_args.get("peft"):
+        model += f"+{Path(str(model_args['peft'])).name}"
+    finished = results.get("date")
+    # lm-eval's HF model samples only with do_sample=True; vLLM samples whenever temperature > 0.
+    implicit_sampling = config.get("model") != "hf"
+    out = []
+    for task, task_config in sorted((results.get("configs") or {}).items()):
+        samples_path = results_path.parent / f"samples_{task}_{stamp}.jsonl"
+        if not samples_path.is_file():
+            continue
+        domain, prompt = split_task_name(task)
+        cell_id = _digest(f"{results_path.relative_to(root)}:{task}")[:16]
+        rows = _sample_rows(samples_path, cell_id, _read_jsonl(samples_path))
+        total_seconds = float(results.get("total_evaluation_time_seconds") or 0)
+        task_count = sum(1 for t in results["configs"] if (results_path.parent / f"samples_{t}_{stamp}.jsonl").is_file())
+        out.append(({
+            "cell": cell_id, "model": model, "task": task, "domain": domain, "prompt": prompt,
+            **decoding_settings({"do_sample": implicit_sampling} | (task_config.get("generation_kwargs") or {})),
+            "chat_template": bool(results.get("chat_template")), "seed": config.get("random_seed"),
+            "split": (task_config.get("metadata") or {}).get("split", "test"), "limit": config.get("limit"),
+            "wall_seconds": total_seconds / task_count if task_count else None,  # lm-eval times the run, not each task
+            "generated_tokens": None, "parameters": config.get("model_num_parameters"),
+            "finished_at": datetime.fromtimestamp(finished, timezone.utc).isoformat(timespec="seconds") if finished else None,
+            "reportbench_version": None, "lm_eval_version": results.get("lm_eval_version"),
+            "data_sha256": None, "hardware": None, "source": str(samples_path.relative_to(root)),
+        }, rows))
+    return out
+
+
+def _read_export(folder: Path) -> Runs:
+    cells = pd.read_csv(folder / EXPORT_CELLS, keep_default_na=False, na_values=[""])
+    samples = pd.read_csv(folder / EXPORT_SAMPLES, keep_default_na=False, na_values=[""])
+    missing = [c for c in CELL_COLUMNS if c not in cells.columns]
+    if missing:
+        raise RunsError(f"{folder / EXPORT_CELLS}: column(s) {', '.join(missing)} missing")
+    cells["chat_template"] = cells["chat_template"].map(lambda v: v in (True, "True", "true", 1))
+    return Runs(cells[list(CELL_COLUMNS)], samples)
+
+
+def load_runs(path: str | Path) -> Runs:
+    """Every finished cell under PATH (a runs folder, one cell folder, an lm-eval output or a leaderboard data/ export)."""
+    root = Path(path)
+    if not root.exists():
+        raise RunsError(f"{root}: no such file or folder")
+    if root.is_file():  # a single lm-eval samples file or results file: read its folder, keep that run
+        return _load_single_file(root)
+    if (root / EXPORT_CELLS).is_file() and (root / EXPORT_SAMPLES).is_file():
+        return _read_export(root)
+    found: list[tuple[dict, list[dict]]] = []
+    for cell_json in sorted(root.rglob("cell.json")):
+        if any(part.startswith(".") for part in cell_json.relative_to(root).parts):
+            continue  # a cell still being written (staging folder of a running or killed grid)
+        found.append(_grid_cell(cell_json, root))
+    for results_path in sorted(root.rglob("results_*.json")):
+        found.extend(_lm_eval_cells(results_path, root))
+    if not found:
+        raise RunsError(f"{root}: no finished runs (no cell.json, results_*.json or {EXPORT_CELLS} below it)")
+    return _assemble(found)
+
+
+def _load_single_file(path: Path) -> Runs:
+    if path.name.startswith("results_"):
+        found = _lm_eval_cells(path, path.parent)
+    elif path.name.startswith("samples_"):
+        stamp = path.stem.rsplit("_", 1)[1]
+        found = [c for c in _lm_eval_cells(path.parent / f"results_{stamp}.json", path.parent) if c[0]["source"] == path.name]
+    else:
+        raise RunsError(f"{path}: expected a folder, a results_*.json or a samples_*.jsonl file")
+    if not found:
+        raise RunsError(f"{path}: no reportbench samples found for this run")
+    return _assemble(found)
+
+
+def _assemble(found: list[tuple[dict, list[dict]]]) -> Runs:
+    cells = pd.DataFrame([dict(cell, n=len(rows)) for cell, rows in found], columns=list(CELL_COLUMNS))
+    for column in NUMERIC_CELL_COLUMNS:  # None -> NaN, as after a CSV round trip
+        cells[column] = pd.to_numeric(cells[column])
+    duplicated = cells[cells["cell"].duplicated(keep=False)]
+    if not duplicated.empty:
+        first = duplicated.iloc[0]["cell"]
+        sources = ", ".join(duplicated[duplicated["cell"] == first]["source"])
+        raise RunsError(f"cell {first} appears more than once ({sources}); keep one copy")
+    samples = pd.DataFrame([row for _, rows in found for row in rows], columns=[*SAMPLE_COLUMNS, *TASK_METRICS])
+    samples = samples.dropna(axis=1, how="all")  # metrics no cell computed (e.g. no cross-encoder offline)
+    cells = cells.sort_values(["model", "task", "cell"], kind="stable").reset_index(drop=True)
+    return Runs(cells, samples.sort_values(["cell", "case_id"], kind="stable").reset_index(drop=True))
+
+
+def export_runs(runs: Runs, folder: Path) -> None:
+    """The tables a page is built from, as CSV: rebuilding from them gives the same page."""
+    folder.mkdir(parents=True, exist_ok=True)
+    runs.cells.to_csv(folder / EXPORT_CELLS, index=False, lineterminator="\n")
+    runs.samples.to_csv(folder / EXPORT_SAMPLES, index=False, lineterminator="\n")
+
+
+def higher_is_better(metric: str) -> bool:
+    direction = METRICS[metric].higher_is_better
+    if direction is None:
+        raise RunsError(f"metric {metric!r} has no better direction (e.g. a length); pick a score metric")
+    return bool(direction)

@@ -1,0 +1,148 @@
+"""`reportbench leaderboard`: table contents, statistics, figures and byte-identical rebuilds, on fixture runs."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from fixture_runs import cases, write_cell
+from reportbench.leaderboard import aggregate, build_page, choose_primary, grid_tables, ranking_table
+from reportbench.metrics.confidence import summarize
+from reportbench.runs import RunsError, load_runs
+
+M1_GREEDY = (cases("pharma", [0.6, 0.7, 0.8]), cases("traffic", [0.5, 0.6, 0.7]))
+M1_SAMPLED = (cases("pharma", [0.7, 0.8, 0.9]), cases("traffic", [0.6, 0.7, 0.8]))
+M2_GREEDY = (cases("pharma", [0.2, 0.3, 0.4]), cases("traffic", [0.3, 0.4, 0.5]))
+
+
+def write_both_domains(root, values, prompt="a", **settings):
+    for domain, scores in zip(("pharma", "traffic"), values):
+        write_cell(root, scores, task=f"reportbench_{domain}_{prompt}", **settings)
+
+
+@pytest.fixture
+def runs_dir(tmp_path):
+    root = tmp_path / "runs"
+    write_both_domains(root, M1_GREEDY, model="m1", wall_seconds=10, generated_tokens=500)
+    write_both_domains(root, M1_SAMPLED, model="m1", temperature=1.0, top_p=0.6, wall_seconds=20, generated_tokens=1000,
+                       finished_at="2026-11-20T11:00:00+00:00")
+    write_both_domains(root, M2_GREEDY, model="m2", parameters=360_000_000)
+    return root
+
+
+def values(*domains):
+    return [v for scores in domains for v in scores.values()]
+
+
+def test_ranking_lists_each_models_best_config_with_its_ci(runs_dir):
+    agg = aggregate(load_runs(runs_dir), "bi_encoder_cosine")
+    table = ranking_table(agg)
+    assert list(table["model"]) == ["m1", "m2"] and list(table["rank"]) == [1, 2]
+    assert table["best config"][0] == "A · T=1 top_p=0.6 top_k=50 · 300 tok"
+    assert table["best config"][1] == "A · greedy · 300 tok"
+    expected = summarize(values(*M1_SAMPLED))
+    assert table["bi_encoder_cosine ↑ (95% CI)"][0] == f"{expected['mean']:.3f} [{expected['ci_low']:.3f}, {expected['ci_high']:.3f}]"
+    assert list(table["n"]) == [6, 6]
+    assert table["pharma mean"][0] == "0.800" and table["traffic mean"][0] == "0.700"
+    assert table["parameters"][0] == "135.0M" and table["parameters"][1] == "360.0M"
+    # 2 cells x 1000 tokens in 2 x 20 s; 40 s for 6 samples.
+    assert table["tokens/s"][0] == "50.0" and table["latency s/sample"][0] == "6.67"
+    assert "rougeL ↑" in table and "hallucinated_facts ↓" in table and table["hallucinated_facts ↓"][0] == "1.000"
+    assert "bi_encoder_cosine ↑" not in table  # the primary metric is the CI column, not repeated
+
+
+def test_grid_tables_are_sorted_with_count_mean_and_std(runs_dir):
+    agg = aggregate(load_runs(runs_dir), "bi_encoder_cosine")
+    (prompt_a,) = grid_tables(agg, "m1").values()
+    assert list(prompt_a["temperature"]) == ["1", "0"] and list(prompt_a["top_p"]) == ["0.6", "—"]
+    assert list(prompt_a["count"]) == [6, 6]
+    assert list(prompt_a["mean"]) == ["0.750", "0.650"]
+    assert prompt_a["std"].iloc[0] == f"{np.std(values(*M1_SAMPLED), ddof=1):.3f}"
+    assert "top_k" not in prompt_a  # only settings that vary get a column
+
+
+def test_seeds_are_averaged_per_case_before_the_bootstrap(tmp_path):
+    root = tmp_path / "runs"
+    write_both_domains(root, M1_GREEDY, temperature=1.0, seed=0)
+    shifted = tuple({k: v + 0.1 for k, v in d.items()} for d in M1_GREEDY)
+    write_both_domains(root, shifted, temperature=1.0, seed=1)
+    agg = aggregate(load_runs(root), "bi_encoder_cosine")
+    (row,) = agg.configs.to_dict("records")
+    assert (row["cases"], row["seeds"], row["samples"]) == (6, 2, 12)
+    per_case = [v + 0.05 for v in values(*M1_GREEDY)]
+    expected = summarize(per_case)
+    assert (row["mean"], row["ci_low"], row["ci_high"]) == pytest.approx((expected["mean"], expected["ci_low"], expected["ci_high"]))
+
+
+def test_configs_missing_cases_are_named_not_ranked(runs_dir, tmp_path):
+    write_cell(runs_dir, cases("pharma", [0.99, 0.99, 0.99]), model="m3", task="reportbench_pharma_b")
+    page = build_page(load_runs(runs_dir), tmp_path / "board").read_text()
+    assert "Not ranked, because they miss cases the others ran: m3 B · greedy · 300 tok." in page
+    ranking = page.split("## Ranking")[1].split("## Grid")[0]
+    assert "| m3" not in ranking
+
+
+def test_primary_metric_defaults_and_choice(runs_dir, tmp_path):
+    runs = load_runs(runs_dir)
+    metric, reason = choose_primary(runs, None)
+    assert metric == "bi_encoder_cosine" and "no cross-encoder" in reason
+    assert choose_primary(runs, "rougeL")[0] == "rougeL"
+    with pytest.raises(RunsError, match="no better direction"):
+        choose_primary(runs, "words")
+    with pytest.raises(RunsError, match="unknown metric"):
+        choose_primary(runs, "nope")
+    with_ce = tmp_path / "with_ce"
+    write_cell(with_ce, {"pharma-001": {"cross_encoder": 0.4}, "pharma-002": {"cross_encoder": 0.6}})
+    assert choose_primary(load_runs(with_ce), None)[0] == "cross_encoder"
+
+
+def test_lower_is_better_primary_ranks_ascending(runs_dir):
+    write_both_domains(runs_dir, tuple({k: {"hallucinated_facts": 0.0} for k in d} for d in M2_GREEDY), model="m2", prompt="b")
+    table = ranking_table(aggregate(load_runs(runs_dir), "hallucinated_facts"))
+    assert table["model"][0] == "m2" and table["best config"][0].startswith("B ·")
+    assert "hallucinated_facts ↓ (95% CI)" in table
+
+
+def png_is_a_real_figure(path):
+    from matplotlib.image import imread
+
+    assert path.is_file() and path.stat().st_size > 5000
+    image = imread(path)
+    assert image.shape[0] > 200 and image.shape[1] > 200
+    assert image[..., :3].std() > 0.05  # not a blank canvas
+
+
+def test_page_figures_and_metadata(runs_dir, tmp_path):
+    out = tmp_path / "board"
+    page = build_page(load_runs(runs_dir), out, title="Fixture board").read_text()
+    for name in ("score_vs_temperature.png", "histograms_m1.png", "histograms_m2.png", "metric_correlation.png"):
+        png_is_a_real_figure(out / name)
+        assert f"]({name})" in page
+    assert page.startswith("# Fixture board\n")
+    assert "**Primary metric:** `bi_encoder_cosine`" in page
+    assert "runs finished 2026-11-20T10:00:00+00:00–2026-11-20T11:00:00+00:00" in page
+    assert "lm-eval 0.4.13" in page and "n per cell 3 (listed below)" in page
+    assert "**Data, pharma:** split `test`, 3 cases evaluated" in page
+    assert page.count("| reportbench_") == 6  # the cells table
+    assert (out / "data" / "cells.csv").is_file() and (out / "data" / "samples.csv").is_file()
+
+
+def test_rebuild_gives_the_same_page_from_runs_and_from_its_data(runs_dir, tmp_path):
+    out = tmp_path / "board"
+    first = build_page(load_runs(runs_dir), out).read_text()
+    figures = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    assert build_page(load_runs(runs_dir), out).read_text() == first
+    assert build_page(load_runs(out / "data"), out).read_text() == first
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == figures
+
+
+def test_cli_writes_the_page_and_reports_bad_runs(runs_dir, tmp_path):
+    result = run_cli(["reportbench", "leaderboard", str(runs_dir), "--out", str(tmp_path / "board"), "--select", "model=m1"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "wrote" in result.stdout and "3 figure(s)" in result.stdout
+    page = (tmp_path / "board" / "README.md").read_text()
+    assert "| m1" in page and "| m2" not in page
+    (next(runs_dir.rglob("samples.jsonl"))).write_text('{"doc": {"id": "pharma-001"}}\nnot json\n')
+    bad = run_cli(["reportbench", "leaderboard", str(runs_dir), "--out", str(tmp_path / "x")], tmp_path)
+    assert bad.returncode == 2 and "samples.jsonl:2: invalid JSON" in bad.stderr and "Traceback" not in bad.stderr
