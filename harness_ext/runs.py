@@ -59,7 +59,7 @@ class Runs:
         for key, wanted in conditions.items():
             if key not in cells.columns:
                 raise RunsError(f"cannot select on {key!r}; known: {', '.join(c for c in CELL_COLUMNS if c != 'source')}")
-            cells = cells[cells[key].map(lambda v: format_setting(key, v)) == format_setting(key, _parse_value(wanted))]
+            cells = cells[cells[key].map(lambda v, key=key: format_setting(key, v)) == format_setting(key, _parse_value(wanted))]
         return Runs(cells.reset_index(drop=True), self.samples[self.samples["cell"].isin(cells["cell"])].reset_index(drop=True))
 
 

@@ -186,7 +186,18 @@ def test_peft_adapter_is_applied_and_changes_the_cell(tiny_llama, tmp_path):
     (tuned,) = [v for k, v in runs.items() if k.startswith("tuned/")]
     assert base != tuned
     (cell_json,) = (tmp_path / "runs" / "tuned").rglob("cell.json")
-    assert json.loads(cell_json.read_text())["config"]["model"]["peft"] == str(adapter)
+    record = json.loads(cell_json.read_text())
+    assert record["config"]["model"]["peft"] == str(adapter) and record["finished_at"].startswith("20")
+
+    # What a user does next with the real grid output: compare the checkpoints and publish a page.
+    compared = run_cli(["reportbench", "compare", str(tmp_path / "runs" / "base"), str(tmp_path / "runs" / "tuned"), "--all-metrics"], tmp_path)
+    assert compared.returncode == 0, compared.stderr[-3000:]
+    assert "# Paired comparison: B against A" in compared.stdout and "| all | rougeL ↑" in compared.stdout
+    board = run_cli(["reportbench", "leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "board")], tmp_path)
+    assert board.returncode == 0, board.stderr[-3000:]
+    page = (tmp_path / "board" / "README.md").read_text()
+    assert "| 1      | " in page and "| base " in page and "| tuned " in page
+    assert (tmp_path / "board" / "histograms_tuned.png").stat().st_size > 0
 
 
 def test_missing_local_model_folder_is_named(tmp_path):

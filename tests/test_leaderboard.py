@@ -137,6 +137,16 @@ def test_rebuild_gives_the_same_page_from_runs_and_from_its_data(runs_dir, tmp_p
     assert {p.name: p.read_bytes() for p in out.glob("*.png")} == figures
 
 
+def test_rebuild_from_data_keeps_the_title_and_metric_it_was_built_with(runs_dir, tmp_path):
+    first = run_cli(["reportbench", "leaderboard", str(runs_dir), "--out", str(tmp_path / "a"), "--title", "T", "--metric", "rougeL"], tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    rebuilt = run_cli(["reportbench", "leaderboard", str(tmp_path / "a" / "data"), "--out", str(tmp_path / "b")], tmp_path)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+    page = (tmp_path / "b" / "README.md").read_text()
+    assert page == (tmp_path / "a" / "README.md").read_text()
+    assert page.startswith("# T\n") and "**Primary metric:** `rougeL`" in page
+
+
 def test_cli_writes_the_page_and_reports_bad_runs(runs_dir, tmp_path):
     result = run_cli(["reportbench", "leaderboard", str(runs_dir), "--out", str(tmp_path / "board"), "--select", "model=m1"], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -1,0 +1,40 @@
+"""The committed leaderboard pages: rebuilt from their data/ they are the same markdown, and every figure they link exists."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from reportbench.leaderboard import PAGE
+from reportbench.runs import load_runs
+
+from conftest import run_cli
+
+BOARDS = Path(__file__).resolve().parent.parent / "leaderboards"
+PAGES = sorted(p.parent for p in BOARDS.glob(f"*/{PAGE}"))
+
+
+def test_a_page_is_published():
+    assert PAGES, "leaderboards/ holds no published page"
+
+
+@pytest.mark.parametrize("board", PAGES, ids=lambda p: p.name)
+def test_page_rebuilds_to_the_same_markdown(board, tmp_path):
+    copy = tmp_path / board.name
+    shutil.copytree(board / "data", copy / "data")
+    result = run_cli(["reportbench", "leaderboard", str(copy / "data"), "--out", str(copy)], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (copy / PAGE).read_text() == (board / PAGE).read_text()
+    for figure in re.findall(r"\]\(([^)]+\.png)\)", (board / PAGE).read_text()):
+        assert (board / figure).stat().st_size > 10_000, figure
+
+
+def test_smollm2_page_covers_what_was_promised():
+    runs = load_runs(BOARDS / "smollm2-135m" / "data")
+    cells = runs.cells
+    assert set(cells["domain"]) == {"pharma", "traffic"} and set(cells["prompt"]) == {"A", "B", "C", "D"}
+    assert set(cells["split"]) == {"test"} and set(cells["n"]) == {36} and cells["limit"].isna().all()
+    decoding = set(zip(cells["temperature"], cells["top_p"].fillna(-1)))
+    assert (0.0, -1) in decoding and (1.0, 0.6) in decoding  # greedy and the seed study's best setting
+    assert runs.samples.groupby("cell").size().eq(36).all()
