@@ -190,18 +190,21 @@ def score_vs_temperature(runs: Runs, agg: Aggregates, path: Path) -> Path:
     fig, axes = plt.subplots(len(models), len(prompts), figsize=(3.2 * len(prompts), 2.8 * len(models)),
                              sharex=True, sharey=True, squeeze=False)
     top_ps = sorted({v for v in configs["top_p"] if not is_missing(v)})
-    colours = {p: plt.get_cmap("viridis")(i / max(len(top_ps) - 1, 1)) for i, p in enumerate(top_ps)}
+    colours = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(top_ps)}
+    dodge = 0.012 * (configs["temperature"].max() or 1)  # keeps overlapping error bars apart
     for i, model in enumerate(models):
         for j, prompt in enumerate(prompts):
             ax = axes[i][j]
             facet = configs[(configs["model"] == model) & (configs["prompt"] == prompt)]
             sampled = facet[facet["temperature"] > 0]
             other = [c for c in DECODING_COLUMNS[2:] if _varies(sampled[c], c)]
-            for key, line in sampled.groupby(["top_p", *other], dropna=False, sort=True):
+            lines = list(sampled.groupby(["top_p", *other], dropna=False, sort=True))
+            for index, (key, line) in enumerate(lines):
                 key = key if isinstance(key, tuple) else (key,)
                 line = line.sort_values("temperature")
+                x = line["temperature"] + (index - (len(lines) - 1) / 2) * dodge
                 label = "top_p=" + format_setting("top_p", key[0]) + "".join(f" {c}={format_setting(c, v)}" for c, v in zip(other, key[1:]))
-                ax.errorbar(line["temperature"], line["mean"], yerr=[line["mean"] - line["ci_low"], line["ci_high"] - line["mean"]],
+                ax.errorbar(x, line["mean"], yerr=[line["mean"] - line["ci_low"], line["ci_high"] - line["mean"]],
                             marker="o", capsize=3, color=colours.get(key[0], "grey"), label=label)
             greedy = facet[facet["temperature"] == 0]
             if not greedy.empty:
@@ -229,7 +232,8 @@ def score_histograms(runs: Runs, agg: Aggregates, model: str, path: Path) -> Pat
     joined = joined[joined["model"] == model]
     configs = agg.configs[agg.configs["model"] == model].copy()
     configs["decoding"] = configs.apply(lambda r: config_label(r).split(" · ", 1)[1], axis=1)
-    prompts, decodings = sorted(configs["prompt"].unique()), sorted(configs["decoding"].unique())
+    ordered = configs.sort_values([*DECODING_COLUMNS, "chat_template"], na_position="first", kind="stable")
+    prompts, decodings = sorted(configs["prompt"].unique()), list(dict.fromkeys(ordered["decoding"]))  # greedy first
     values = joined[agg.metric]
     bins = np.linspace(float(values.min()), float(values.max()) if values.max() > values.min() else float(values.min()) + 1, 21)
     fig, axes = plt.subplots(len(prompts), len(decodings), figsize=(2.6 * len(decodings), 2.0 * len(prompts)),
@@ -359,8 +363,8 @@ def main(args) -> int:
         conditions = parse_conditions(args.select, "--select")
         if conditions:
             runs = runs.select(conditions)
-        settings_file = Path(args.runs) / PAGE_SETTINGS
-        saved = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
+        settings_file = next((f for f in (Path(args.runs) / PAGE_SETTINGS, Path(args.runs) / "data" / PAGE_SETTINGS) if f.is_file()), None)
+        saved = json.loads(settings_file.read_text()) if settings_file else {}
         page = build_page(runs, Path(args.out), args.metric or saved.get("metric"), args.title or saved.get("title"))
     except RunsError as err:
         print(f"reportbench leaderboard: {err}", file=sys.stderr)

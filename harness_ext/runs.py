@@ -248,8 +248,9 @@ def load_runs(path: str | Path) -> Runs:
         raise RunsError(f"{root}: no such file or folder")
     if root.is_file():  # a single lm-eval samples file or results file: read its folder, keep that run
         return _load_single_file(root)
-    if (root / EXPORT_CELLS).is_file() and (root / EXPORT_SAMPLES).is_file():
-        return _read_export(root)
+    for export in (root, root / "data"):  # a page's data/ folder, or the page folder itself
+        if (export / EXPORT_CELLS).is_file() and (export / EXPORT_SAMPLES).is_file():
+            return _read_export(export)
     found: list[tuple[dict, list[dict]]] = []
     for cell_json in sorted(root.rglob("cell.json")):
         if any(part.startswith(".") for part in cell_json.relative_to(root).parts):

@@ -38,6 +38,8 @@ def test_export_round_trip_keeps_every_value(tmp_path):
     again = load_runs(tmp_path / "data")
     pd.testing.assert_frame_equal(again.samples, runs.samples, check_dtype=False)
     pd.testing.assert_frame_equal(again.cells, runs.cells, check_dtype=False)
+    export_runs(runs, tmp_path / "page" / "data")  # a page folder is read through its data/
+    pd.testing.assert_frame_equal(load_runs(tmp_path / "page").cells, runs.cells, check_dtype=False)
     export_runs(again, tmp_path / "data2")
     assert (tmp_path / "data2" / "samples.csv").read_bytes() == (tmp_path / "data" / "samples.csv").read_bytes()
 
