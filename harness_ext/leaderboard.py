@@ -95,7 +95,8 @@ def aggregate(runs: Runs, metric: str) -> Aggregates:
             "cells": ", ".join(sorted(cells["cell"])),
         }
         row |= {f"{domain} mean": group.loc[group["domain"] == domain, metric].mean() for domain in domains}
-        row |= {m: group[m].mean() for m in runs.metrics}
+        # A metric some samples lack (e.g. cross_encoder configured for only some cells) is not averaged over the rest.
+        row |= {m: group[m].mean() if group[m].notna().all() else None for m in runs.metrics}
         rows.append(row)
     configs = pd.DataFrame(rows)
     ascending = not higher_is_better(metric)

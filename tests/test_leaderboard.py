@@ -156,3 +156,11 @@ def test_cli_writes_the_page_and_reports_bad_runs(runs_dir, tmp_path):
     (next(runs_dir.rglob("samples.jsonl"))).write_text('{"doc": {"id": "pharma-001"}}\nnot json\n')
     bad = run_cli(["reportbench", "leaderboard", str(runs_dir), "--out", str(tmp_path / "x")], tmp_path)
     assert bad.returncode == 2 and "samples.jsonl:2: invalid JSON" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_metric_missing_from_some_samples_is_shown_as_missing(tmp_path):
+    root = tmp_path / "runs"
+    write_cell(root, {"pharma-001": {"cross_encoder": 0.4}, "pharma-002": {"bi_encoder_cosine": 0.6}})
+    agg = aggregate(load_runs(root), "bi_encoder_cosine")
+    assert agg.configs["cross_encoder"].isna().all()  # not the mean of the one sample that has it
+    assert ranking_table(agg)["cross_encoder ↑"][0] == "—"
