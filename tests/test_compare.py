@@ -3,7 +3,6 @@
 import re
 
 import numpy as np
-import pytest
 
 from conftest import run_cli
 from fixture_runs import cases, write_cell

@@ -1,7 +1,5 @@
 """`reportbench leaderboard`: table contents, statistics, figures and byte-identical rebuilds, on fixture runs."""
 
-import json
-
 import numpy as np
 import pytest
 
