@@ -46,8 +46,8 @@ def choose_primary(runs: Runs, requested: str | None) -> tuple[str, str]:
     raise RunsError(f"neither {' nor '.join(DEFAULT_PRIMARY)} is in every sample; choose one with --metric from: {', '.join(complete)}")
 
 
-def config_label(row) -> str:
-    """'D · T=1 top_p=0.6 top_k=50 · 300 tok' — every setting that changes the outcome."""
+def decoding_label(row) -> str:
+    """'T=1 top_p=0.6 top_k=50 · 300 tok': every decoding setting that changes the outcome."""
     if row["temperature"] == 0:
         decoding = "greedy"
     else:
@@ -55,7 +55,7 @@ def config_label(row) -> str:
         for key in ("top_p", "top_k"):
             if not is_missing(row[key]):
                 decoding += f" {key}={format_setting(key, row[key])}"
-    parts = [str(row["prompt"]), decoding]
+    parts = [decoding]
     if not is_missing(row["max_gen_toks"]):
         parts.append(f"{format_setting('max_gen_toks', row['max_gen_toks'])} tok")
     if not is_missing(row["repetition_penalty"]) and float(row["repetition_penalty"]) != 1.0:
@@ -63,6 +63,17 @@ def config_label(row) -> str:
     if not row["chat_template"]:
         parts.append("no chat template")
     return " · ".join(parts)
+
+
+def config_label(row) -> str:
+    """'D · T=1 top_p=0.6 top_k=50 · 300 tok': the prompt and its decoding settings."""
+    return f"{row['prompt']} · {decoding_label(row)}"
+
+
+def decoding_order(configs: pd.DataFrame) -> list[str]:
+    """Decoding labels from greedy up through temperature and top_p, for tables and figure columns."""
+    ordered = configs.sort_values([*DECODING_COLUMNS, "chat_template"], na_position="first", kind="stable")
+    return list(dict.fromkeys(ordered["decoding"]))
 
 
 @dataclass
@@ -86,7 +97,7 @@ def aggregate(runs: Runs, metric: str) -> Aggregates:
         tokens = cells["generated_tokens"].sum(min_count=1)
         row = dict(zip(["model", *CONFIG_COLUMNS], key))
         row |= {
-            "config": config_label(row), "cases": stats["n"], "seeds": int(group["seed"].nunique()), "samples": len(group),
+            "config": config_label(row), "decoding": decoding_label(row), "cases": stats["n"], "seeds": int(group["seed"].nunique()), "samples": len(group),
             "mean": stats["mean"], "ci_low": stats["ci_low"], "ci_high": stats["ci_high"],
             "std": float(group[metric].std(ddof=1)) if len(group) > 1 else 0.0,
             "parameters": cells["parameters"].max(), "tokens_per_second": None if is_missing(tokens) or is_missing(wall) or not wall else tokens / wall,
@@ -169,10 +180,9 @@ def grid_tables(agg: Aggregates, model: str) -> dict[str, pd.DataFrame]:
 
 
 def prompt_by_decoding(agg: Aggregates, model: str) -> pd.DataFrame:
-    configs = agg.configs[agg.configs["model"] == model].copy()
-    configs["decoding"] = configs.apply(lambda r: config_label(r).split(" · ", 1)[1], axis=1)
+    configs = agg.configs[agg.configs["model"] == model]
     pivot = configs.pivot_table(index="decoding", columns="prompt", values="mean", aggfunc="first", sort=True)
-    pivot = pivot.map(_number).reset_index()
+    pivot = pivot.reindex(decoding_order(configs)).map(_number).reset_index()
     pivot.columns = ["decoding", *[f"prompt {c}" for c in pivot.columns[1:]]]
     return pivot
 
@@ -231,10 +241,8 @@ def score_histograms(runs: Runs, agg: Aggregates, model: str, path: Path) -> Pat
     plt = pyplot()
     joined = runs.joined()
     joined = joined[joined["model"] == model]
-    configs = agg.configs[agg.configs["model"] == model].copy()
-    configs["decoding"] = configs.apply(lambda r: config_label(r).split(" · ", 1)[1], axis=1)
-    ordered = configs.sort_values([*DECODING_COLUMNS, "chat_template"], na_position="first", kind="stable")
-    prompts, decodings = sorted(configs["prompt"].unique()), list(dict.fromkeys(ordered["decoding"]))  # greedy first
+    configs = agg.configs[agg.configs["model"] == model]
+    prompts, decodings = sorted(configs["prompt"].unique()), decoding_order(configs)
     values = joined[agg.metric]
     bins = np.linspace(float(values.min()), float(values.max()) if values.max() > values.min() else float(values.min()) + 1, 21)
     fig, axes = plt.subplots(len(prompts), len(decodings), figsize=(2.6 * len(decodings), 2.0 * len(prompts)),
@@ -331,7 +339,7 @@ def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | No
         "",
     ]
     if not agg.unranked.empty:
-        lines += [f"Not ranked, because they miss cases the others ran: {', '.join(agg.unranked['model'] + ' ' + agg.unranked['config'])}.", ""]
+        lines += [f"Left out of every table and figure, because they miss cases the others ran (a partial or unfinished run?): {', '.join(agg.unranked['model'] + ' ' + agg.unranked['config'])}.", ""]
     lines += ["## Grid results per model", ""]
     for model in models:
         lines += [f"### {model}", "", f"Mean `{primary}` by prompt and decoding setting:", "", _table(prompt_by_decoding(agg, model)), ""]

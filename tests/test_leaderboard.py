@@ -76,7 +76,7 @@ def test_seeds_are_averaged_per_case_before_the_bootstrap(tmp_path):
 def test_configs_missing_cases_are_named_not_ranked(runs_dir, tmp_path):
     write_cell(runs_dir, cases("pharma", [0.99, 0.99, 0.99]), model="m3", task="reportbench_pharma_b")
     page = build_page(load_runs(runs_dir), tmp_path / "board").read_text()
-    assert "Not ranked, because they miss cases the others ran: m3 B · greedy · 300 tok." in page
+    assert "Left out of every table and figure, because they miss cases the others ran (a partial or unfinished run?): m3 B · greedy · 300 tok." in page
     ranking = page.split("## Ranking")[1].split("## Grid")[0]
     assert "| m3" not in ranking
 
