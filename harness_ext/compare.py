@@ -89,8 +89,9 @@ def verdict(metric: str, stats: dict, alpha: float = 0.05) -> str:
         better = (stats["mean_diff"] > 0) == up
         return f"On `{metric}`, **B is {'better' if better else 'worse'} than A** {summary}."
     if ci_excludes_zero or rejected:
-        return (f"On `{metric}`, **inconclusive**: the bootstrap CI and the Wilcoxon test disagree at {1 - alpha:.0%} "
-                f"(common with few cases) {summary}.")
+        # They test different things: the mean difference, and whether differences lean one way by rank.
+        return (f"On `{metric}`, **inconclusive**: the bootstrap CI of the mean difference and the Wilcoxon rank test "
+                f"disagree at the {1 - alpha:.0%} level {summary}.")
     return f"On `{metric}`, **no clear difference**: the 95% CI includes 0 {summary}."
 
 
