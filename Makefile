@@ -63,17 +63,24 @@ $(VLLM_VENV)/.installed: setup.cfg pyproject.toml
 test-vllm: $(VLLM_VENV)/.installed
 	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/python -m pytest -v -s -m vllm tests/test_vllm_backend.py
 
-# The published SmolLM2 leaderboard: runs the grid on vLLM (resumable: finished cells are kept),
-# then rebuilds leaderboards/smollm2-135m/ and an example paired comparison from the runs.
+# The published SmolLM2 leaderboard: fine-tunes a LoRA on the dev cases (skipped once done), runs
+# both grids on vLLM (resumable: finished cells are kept), then rebuilds leaderboards/smollm2-135m/
+# and its two example paired comparisons from the runs.
 LEADERBOARD_RUNS ?= runs/smollm2-135m
 LEADERBOARD_OUT := leaderboards/smollm2-135m
+LORA_OUT := runs/finetune/smollm2-135m-lora
 leaderboard: venv $(VLLM_VENV)/.installed
+	$(BIN)/python examples/finetune_lora.py --model smollm2-135m --out $(LORA_OUT) --merge
 	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_smollm2.yaml --output $(LEADERBOARD_RUNS)
+	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_smollm2_lora.yaml --output $(LEADERBOARD_RUNS)
 	$(BIN)/reportbench leaderboard $(LEADERBOARD_RUNS) --out $(LEADERBOARD_OUT) \
 		--title "SmolLM2-135M-Instruct on reportbench (test split)"
 	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --where prompt=D \
-		--select-a temperature=0 --select-b temperature=1 --select-b top_p=0.6 --all-metrics \
-		--out $(LEADERBOARD_OUT)/compare_D_greedy_vs_T1_top_p0.6.md > /dev/null
+		--where model=smollm2-135m --select-a temperature=0 --select-b temperature=1 --select-b top_p=0.6 \
+		--all-metrics --out $(LEADERBOARD_OUT)/compare_D_greedy_vs_T1_top_p0.6.md > /dev/null
+	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --where temperature=0 \
+		--select-a model=smollm2-135m --select-b model=smollm2-135m-lora --all-metrics \
+		--out $(LEADERBOARD_OUT)/compare_base_vs_lora_greedy.md > /dev/null
 
 bench-metrics: venv
 	$(BIN)/python benchmarks/bench_metrics.py

@@ -23,39 +23,56 @@ class Side:
     name: str
     path: str
     runs: Runs
-    scores: pd.DataFrame  # index (domain, case_id); metric columns; target_hash
+    scores: pd.DataFrame  # index (domain, setting, case_id); metric columns; target_hash
+    several: bool  # several configurations per domain: pairs are then (configuration, case)
 
     def describe(self) -> list[str]:
         cells = self.runs.cells.copy()
         cells["config"] = cells.apply(config_label, axis=1)
+        cases = self.scores.index.droplevel("setting").unique()
         return [self.name, f"`{self.path}`", ", ".join(sorted(cells["model"].unique())), "; ".join(sorted(cells["config"].unique())),
-                str(len(self.scores)), str(cells["seed"].nunique()), ", ".join(sorted(cells["domain"].unique()))]
+                str(len(cases)), str(cells["seed"].nunique()), ", ".join(sorted(cells["domain"].unique()))]
 
 
 def _per_case(name: str, path: str, runs: Runs) -> Side:
     joined = runs.joined()
-    for domain, group in joined.groupby("domain"):
-        configs = group.drop_duplicates(["model", *CONFIG_COLUMNS])
-        if len(configs) > 1:
-            labels = "; ".join(sorted(f"{r['model']} {config_label(r)}" for _, r in configs.iterrows()))
-            raise RunsError(f"run {name} ({path}) holds {len(configs)} configurations on {domain}: {labels}. "
-                            f"Pass one cell folder, or narrow it with --select-{name.lower()} KEY=VALUE")
+    joined["setting"] = joined.apply(config_label, axis=1)
+    models = joined.groupby(["domain", "setting"])["model"].unique()
+    if (models.map(len) > 1).any():
+        (domain, setting), names = next((k, v) for k, v in models.items() if len(v) > 1)
+        raise RunsError(f"run {name} ({path}) holds {len(names)} models for {setting} on {domain} ({', '.join(sorted(names))}): "
+                        f"narrow it with --select-{name.lower()} model=NAME")
+    several = bool((joined.groupby("domain")["setting"].nunique() > 1).any())
+    if not several:
+        joined["setting"] = ""  # one configuration per domain: cases pair whatever the settings
     references = joined.groupby(["domain", "case_id"])["target_hash"].nunique()
     if (references > 1).any():
         case = references[references > 1].index[0]
         raise RunsError(f"run {name} ({path}) has two different references for case {case[1]} ({case[0]})")
     metrics = [m for m in runs.metrics if joined[m].notna().all()]
-    scores = joined.groupby(["domain", "case_id"]).agg({**{m: "mean" for m in metrics}, "target_hash": "first"})
-    return Side(name, path, runs, scores)
+    scores = joined.groupby(["domain", "setting", "case_id"]).agg({**{m: "mean" for m in metrics}, "target_hash": "first"})
+    return Side(name, path, runs, scores, several)
+
+
+def _settings(side: Side) -> list[str]:
+    return sorted(side.scores.index.get_level_values("setting").unique())
 
 
 def pair(a: Side, b: Side) -> None:
-    """Refuses sides that did not run the same cases with the same references."""
+    """Refuses sides that did not run the same cases (and configurations) with the same references."""
+    if a.several != b.several:
+        many, one = (a, b) if a.several else (b, a)
+        raise RunsError(f"run {many.name} ({many.path}) holds {len(_settings(many))} configurations per domain "
+                        f"({'; '.join(_settings(many))}) and run {one.name} one: narrow {many.name} with "
+                        f"--select-{many.name.lower()} KEY=VALUE (e.g. prompt=D, temperature=0), or pass one cell folder")
+    if a.several and _settings(a) != _settings(b):
+        raise RunsError(f"A and B hold different configurations (A: {'; '.join(_settings(a))}; B: {'; '.join(_settings(b))}); "
+                        "pairs need the same configurations on both sides: narrow them with --where / --select-a / --select-b")
     only_a = a.scores.index.difference(b.scores.index)
     only_b = b.scores.index.difference(a.scores.index)
     if len(only_a) or len(only_b):
         def examples(index):
-            return ", ".join(f"{d}/{c}" for d, c in list(index)[:5]) + (" …" if len(index) > 5 else "")
+            return ", ".join(f"{d}/{c}" for d, _, c in list(index)[:5]) + (" …" if len(index) > 5 else "")
         shared = len(a.scores.index.intersection(b.scores.index))
         raise RunsError(
             f"A and B ran different cases ({shared} shared; {len(only_a)} only in A{': ' + examples(only_a) if len(only_a) else ''}; "
@@ -64,7 +81,7 @@ def pair(a: Side, b: Side) -> None:
     aligned = b.scores.reindex(a.scores.index)
     differs = a.scores["target_hash"] != aligned["target_hash"]
     if differs.any():
-        domain, case = a.scores.index[differs.to_numpy()][0]
+        domain, _, case = a.scores.index[differs.to_numpy()][0]
         raise RunsError(f"case {case} ({domain}) has a different reference in A and B: the runs used different data files")
 
 
@@ -104,18 +121,21 @@ def compare(a: Side, b: Side, metrics: list[str], resamples: int, seed: int, tie
         stats = paired_difference(a.scores[metric], b_scores[metric], higher_is_better(metric), resamples, seed, tie_margin)
         first = first or (metric, stats)
         rows.append(_row("all", metric, stats))
-    domains = sorted(a.scores.index.get_level_values("domain").unique())
-    domain_rows = []
-    if len(domains) > 1:
-        metric = metrics[0]
-        for domain in domains:
-            mask = a.scores.index.get_level_values("domain") == domain
+    breakdowns = []
+    for level, title in (("domain", "By domain"), ("setting", "By configuration")):
+        groups = sorted(a.scores.index.get_level_values(level).unique())
+        if len(groups) < 2:
+            continue
+        metric, rows_of_level = metrics[0], []
+        for group in groups:
+            mask = a.scores.index.get_level_values(level) == group
             stats = paired_difference(a.scores[metric][mask], b_scores[metric][mask], higher_is_better(metric), resamples, seed, tie_margin)
-            domain_rows.append(_row(domain, metric, stats))
+            rows_of_level.append(_row(group, metric, stats))
+        breakdowns += [f"{title} (`{metric}`):", "", pd.DataFrame(rows_of_level, columns=headers).to_markdown(index=False, disable_numparse=True), ""]
     lines = [
         "# Paired comparison: B against A",
         "",
-        pd.DataFrame([a.describe(), b.describe()], columns=["run", "path", "model", "configuration", "cases", "seeds", "domains"])
+        pd.DataFrame([a.describe(), b.describe()], columns=["run", "path", "model", "configuration(s)", "cases", "seeds", "domains"])
         .to_markdown(index=False, disable_numparse=True),
         "",
         verdict(*first),
@@ -123,10 +143,9 @@ def compare(a: Side, b: Side, metrics: list[str], resamples: int, seed: int, tie
         pd.DataFrame(rows, columns=headers).to_markdown(index=False, disable_numparse=True),
         "",
     ]
-    if domain_rows:
-        lines += [f"By domain (`{metrics[0]}`):", "", pd.DataFrame(domain_rows, columns=headers).to_markdown(index=False, disable_numparse=True), ""]
+    lines += breakdowns
     lines += [
-        f"Per case, seeds averaged. Difference: {PAIRED_SETTINGS['difference']}. CI: {PAIRED_SETTINGS['ci']} "
+        f"One pair per case{' and configuration' if a.several else ''}, seeds averaged. Difference: {PAIRED_SETTINGS['difference']}. CI: {PAIRED_SETTINGS['ci']} "
         f"({resamples} resamples, seed {seed}). p: {PAIRED_SETTINGS['p_value']}. "
         f"Wins/ties/losses in each metric's better direction (↑ higher, ↓ lower), tie when |B − A| ≤ {tie_margin:g}.",
         "",

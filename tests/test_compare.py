@@ -68,17 +68,37 @@ def test_refuses_runs_whose_references_differ(tmp_path):
     assert result.returncode == 2 and "has a different reference in A and B" in result.stderr
 
 
-def test_a_run_with_several_configs_must_be_narrowed(tmp_path):
+def test_a_run_with_several_configs_must_be_narrowed_to_match_the_other(tmp_path):
     runs = write_run(tmp_path / "runs", BASE)
     write_run(runs, TUNED, temperature=1.0, top_p=0.6)
-    ambiguous = compare(tmp_path, runs, runs)
-    assert ambiguous.returncode == 2 and "holds 2 configurations on pharma" in ambiguous.stderr and "--select-a" in ambiguous.stderr
+    single = write_run(tmp_path / "single", BASE)
+    ambiguous = compare(tmp_path, runs, single)
+    assert ambiguous.returncode == 2 and "holds 2 configurations per domain" in ambiguous.stderr and "--select-a" in ambiguous.stderr
     chosen = compare(tmp_path, runs, runs, "--select-a", "temperature=0", "--select-b", "temperature=1", "--select-b", "top_p=0.6")
     assert chosen.returncode == 0, chosen.stderr
     assert "D · greedy · 300 tok" in chosen.stdout and "D · T=1 top_p=0.6 top_k=50 · 300 tok" in chosen.stdout
     assert row(chosen.stdout, "all", "bi_encoder_cosine")[-4:] == ["8", "1", "1", "10"]
+    mismatched = compare(tmp_path, runs, runs, "--select-b", "temperature=1")
+    assert mismatched.returncode == 2 and "holds 2 configurations per domain" in mismatched.stderr
     bad = compare(tmp_path, runs, runs, "--where", "prompt")
     assert bad.returncode == 2 and "expected KEY=VALUE" in bad.stderr
+
+
+def test_two_models_pair_over_every_configuration_they_share(tmp_path):
+    """Base against fine-tuned over a whole grid slice: one pair per case and configuration."""
+    runs = tmp_path / "runs"
+    for prompt in ("a", "d"):
+        for domain in ("pharma", "traffic"):
+            write_cell(runs, {k: v for k, v in BASE.items() if k.startswith(domain)}, model="base", task=f"reportbench_{domain}_{prompt}")
+            write_cell(runs, {k: v for k, v in TUNED.items() if k.startswith(domain)}, model="tuned", task=f"reportbench_{domain}_{prompt}")
+    both = compare(tmp_path, runs, runs, "--select-a", "model=base", "--select-b", "model=tuned")
+    assert both.returncode == 0, both.stderr
+    assert row(both.stdout, "all", "bi_encoder_cosine")[-4:] == ["16", "2", "2", "20"]
+    assert "By configuration (`bi_encoder_cosine`):" in both.stdout and row(both.stdout, "A · greedy · 300 tok", "bi_encoder_cosine")[-1] == "10"
+    mixed = compare(tmp_path, runs, runs)
+    assert mixed.returncode == 2 and "holds 2 models for" in mixed.stderr and "model=NAME" in mixed.stderr
+    fewer = compare(tmp_path, runs, runs, "--select-a", "model=base", "--select-b", "model=tuned", "--select-b", "prompt=A")
+    assert fewer.returncode == 2 and "holds 2 configurations per domain" in fewer.stderr
 
 
 def test_seeds_are_averaged_per_case(tmp_path):

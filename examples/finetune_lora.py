@@ -1,0 +1,119 @@
+"""LoRA fine-tuning of a causal LM on reportbench's dev cases: a checkpoint to compare with its base.
+
+The test split is never seen. Each dev case is trained once per epoch, under one of the prompts
+A-D in turn (chat template applied, as `apply_chat_template: true` does in lm-eval), with the
+reference title and report as the JSON answer; the loss covers the answer tokens only.
+Writes OUT/adapter (PEFT) and, with --merge, OUT/merged (weights merged, for backends such as
+vLLM on CPU that take a plain checkpoint).
+
+    .venv/bin/python examples/finetune_lora.py --model smollm2-135m --out runs/finetune/smollm2-135m-lora --merge
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from reportbench.cases import DOMAINS, select_cases
+from reportbench.models import EMBEDDED_MODELS, model_path
+from reportbench.prompts import METHODS, build_prompt
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def training_pairs(tokenizer, split: str) -> list[tuple[list[int], int]]:
+    """(token ids, length of the prompt part) per dev case; prompts A-D take turns."""
+    pairs = []
+    for domain in DOMAINS:
+        for index, case in enumerate(select_cases(domain, split)):
+            method = METHODS[index % len(METHODS)]
+            prompt = tokenizer.apply_chat_template([{"role": "user", "content": build_prompt(case, method, domain)}],
+                                                   tokenize=False, add_generation_prompt=True)
+            answer = json.dumps({"title": case["report_name"], "report": case["event_description"]}, ensure_ascii=False)
+            prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+            pairs.append((prompt_ids + answer_ids, len(prompt_ids)))
+    return pairs
+
+
+def train(args) -> Path:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    source = str(model_path(args.model)) if args.model in EMBEDDED_MODELS else args.model
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source, torch_dtype=torch.float32)
+    lora = LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.05, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+    pairs = training_pairs(tokenizer, args.split)
+    if args.limit:
+        pairs = pairs[: args.limit]
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
+    steps = args.epochs * len(pairs)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / max(steps // args.accumulate, 1)))
+    model.train()
+    losses = []
+    progress = tqdm(total=steps, desc="lora fine-tuning", unit="case")
+    for epoch in range(args.epochs):
+        order = list(range(len(pairs)))
+        random.shuffle(order)
+        for position, index in enumerate(order, 1):
+            ids, prompt_length = pairs[index]
+            input_ids = torch.tensor([ids])
+            labels = input_ids.clone()
+            labels[0, :prompt_length] = -100  # learn the answer, not the prompt
+            loss = model(input_ids=input_ids, labels=labels).loss
+            (loss / args.accumulate).backward()
+            if position % args.accumulate == 0 or position == len(order):
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+            losses.append(float(loss.detach()))
+            progress.update()
+            progress.set_postfix(epoch=epoch + 1, loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
+    progress.close()
+    out = Path(args.out)
+    model.save_pretrained(out / "adapter")
+    tokenizer.save_pretrained(out / "adapter")
+    record = {"base": source, "split": args.split, "cases": len(pairs), "epochs": args.epochs, "lr": args.lr,
+              "rank": args.rank, "accumulate": args.accumulate, "seed": args.seed,
+              "first_loss": sum(losses[:20]) / len(losses[:20]), "last_loss": sum(losses[-20:]) / len(losses[-20:])}
+    if args.merge:
+        merged = model.merge_and_unload()
+        merged.save_pretrained(out / "merged")
+        tokenizer.save_pretrained(out / "merged")
+    (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m", help="embedded alias, local folder or hub id")
+    parser.add_argument("--out", required=True, help="folder for adapter/, merged/ and training.json")
+    parser.add_argument("--split", default="dev", choices=["dev"], help="training cases (never the test split)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--accumulate", type=int, default=2, help="cases per optimiser step")
+    parser.add_argument("--limit", type=int, help="train on the first N pairs only (smoke tests)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--merge", action="store_true", help="also write the merged weights to OUT/merged")
+    args = parser.parse_args(argv)
+    if (Path(args.out) / "training.json").is_file():
+        print(f"{args.out}: already trained (training.json exists); delete the folder to train again")
+        return 0
+    train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
