@@ -115,22 +115,30 @@ def verdict(metric: str, stats: dict, alpha: float = 0.05) -> str:
 def compare(a: Side, b: Side, metrics: list[str], resamples: int, seed: int, tie_margin: float) -> str:
     pair(a, b)
     b_scores = b.scores.reindex(a.scores.index)
+    # The case is the unit: a case's configurations are averaged for the overall and per-domain rows,
+    # so several prompts of one case do not count as independent evidence.
+    by_case = ["domain", "case_id"]
+    a_case = a.scores[metrics].groupby(level=by_case).mean()
+    b_case = b_scores[metrics].groupby(level=by_case).mean()
     headers = ["", "metric", "mean A", "mean B", "B − A", "95% CI (paired bootstrap)", "Wilcoxon p", "B wins", "ties", "B losses", "n"]
+
+    def stats_of(a_values, b_values, metric):
+        return paired_difference(a_values, b_values, higher_is_better(metric), resamples, seed, tie_margin)
+
     rows, first = [], None
     for metric in metrics:
-        stats = paired_difference(a.scores[metric], b_scores[metric], higher_is_better(metric), resamples, seed, tie_margin)
+        stats = stats_of(a_case[metric], b_case[metric], metric)
         first = first or (metric, stats)
         rows.append(_row("all", metric, stats))
     breakdowns = []
-    for level, title in (("domain", "By domain"), ("setting", "By configuration")):
-        groups = sorted(a.scores.index.get_level_values(level).unique())
+    for level, title, a_frame, b_frame in (("domain", "By domain", a_case, b_case), ("setting", "By configuration", a.scores, b_scores)):
+        groups = sorted(a_frame.index.get_level_values(level).unique())
         if len(groups) < 2:
             continue
         metric, rows_of_level = metrics[0], []
         for group in groups:
-            mask = a.scores.index.get_level_values(level) == group
-            stats = paired_difference(a.scores[metric][mask], b_scores[metric][mask], higher_is_better(metric), resamples, seed, tie_margin)
-            rows_of_level.append(_row(group, metric, stats))
+            mask = a_frame.index.get_level_values(level) == group
+            rows_of_level.append(_row(group, metric, stats_of(a_frame[metric][mask], b_frame[metric][mask], metric)))
         breakdowns += [f"{title} (`{metric}`):", "", pd.DataFrame(rows_of_level, columns=headers).to_markdown(index=False, disable_numparse=True), ""]
     lines = [
         "# Paired comparison: B against A",
@@ -145,7 +153,8 @@ def compare(a: Side, b: Side, metrics: list[str], resamples: int, seed: int, tie
     ]
     lines += breakdowns
     lines += [
-        f"One pair per case{' and configuration' if a.several else ''}, seeds averaged. Difference: {PAIRED_SETTINGS['difference']}. CI: {PAIRED_SETTINGS['ci']} "
+        f"One pair per case, seeds{' and configurations' if a.several else ''} averaged"
+        f"{' (one pair per case and configuration in the per-configuration rows)' if a.several else ''}. Difference: {PAIRED_SETTINGS['difference']}. CI: {PAIRED_SETTINGS['ci']} "
         f"({resamples} resamples, seed {seed}). p: {PAIRED_SETTINGS['p_value']}. "
         f"Wins/ties/losses in each metric's better direction (↑ higher, ↓ lower), tie when |B − A| ≤ {tie_margin:g}.",
         "",

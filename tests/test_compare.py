@@ -93,7 +93,8 @@ def test_two_models_pair_over_every_configuration_they_share(tmp_path):
             write_cell(runs, {k: v for k, v in TUNED.items() if k.startswith(domain)}, model="tuned", task=f"reportbench_{domain}_{prompt}")
     both = compare(tmp_path, runs, runs, "--select-a", "model=base", "--select-b", "model=tuned")
     assert both.returncode == 0, both.stderr
-    assert row(both.stdout, "all", "bi_encoder_cosine")[-4:] == ["16", "2", "2", "20"]
+    # Overall: a case's two prompts are averaged, so there are 10 pairs, not 20.
+    assert row(both.stdout, "all", "bi_encoder_cosine")[-4:] == ["8", "1", "1", "10"]
     assert "By configuration (`bi_encoder_cosine`):" in both.stdout and row(both.stdout, "A · greedy · 300 tok", "bi_encoder_cosine")[-1] == "10"
     mixed = compare(tmp_path, runs, runs)
     assert mixed.returncode == 2 and "holds 2 models for" in mixed.stderr and "model=NAME" in mixed.stderr

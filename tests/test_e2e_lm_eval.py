@@ -71,7 +71,7 @@ def test_all_eight_tasks_and_groups(tiny_llama, tmp_path):
     # An lm_eval output folder feeds the leaderboard and compare directly.
     board = run_cli(["reportbench", "leaderboard", str(out), "--out", str(tmp_path / "board")], tmp_path)
     assert board.returncode == 0, board.stderr[-3000:]
-    assert "4 configuration(s) (prompt × decoding), 8 cells" in (tmp_path / "board" / "README.md").read_text()
+    assert "4 model configuration(s) (prompt × decoding), 8 cells" in (tmp_path / "board" / "README.md").read_text()
     compared = run_cli(["reportbench", "compare", str(out), str(out), "--select-a", "prompt=A", "--select-b", "prompt=D"], tmp_path)
     assert compared.returncode == 0, compared.stderr[-3000:]
     assert "| all | bi_encoder_cosine ↑" in compared.stdout and "| 4 " in compared.stdout

@@ -33,6 +33,7 @@ def test_page_rebuilds_to_the_same_markdown(board, tmp_path):
 def test_smollm2_page_covers_what_was_promised():
     runs = load_runs(BOARDS / "smollm2-135m" / "data")
     cells = runs.cells
+    assert set(cells["model"]) == {"smollm2-135m", "smollm2-135m-lora"}  # base and its LoRA fine-tune
     assert set(cells["domain"]) == {"pharma", "traffic"} and set(cells["prompt"]) == {"A", "B", "C", "D"}
     assert set(cells["split"]) == {"test"} and set(cells["n"]) == {36} and cells["limit"].isna().all()
     decoding = set(zip(cells["temperature"], cells["top_p"].fillna(-1)))
