@@ -225,8 +225,7 @@ def score_vs_temperature(runs: Runs, agg: Aggregates, path: Path) -> Path:
             ax.grid(alpha=0.3)
             if i == len(models) - 1:
                 ax.set_xlabel("temperature")
-            if j == 0:
-                ax.set_ylabel(f"{agg.metric} (mean, 95% CI)")
+    fig.supylabel(f"{agg.metric} (mean, 95% CI)", fontsize=10)  # once: per-row labels collide when models stack
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
