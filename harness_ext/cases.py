@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reportbench.jsonl import numbered_objects
 from reportbench.paths import packaged_data_dir
 
 KEY_FIELDS = ("what", "when", "where", "who", "how", "why", "contingency_actions")
@@ -70,18 +70,10 @@ def _cell_to_text(value: Any) -> str:
 
 def _read_jsonl(path: Path, problems: list[CaseProblem]) -> list[tuple[int, dict]]:
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                problems.append(CaseProblem(str(path), line_no, None, f"invalid JSON: {err.msg} (column {err.colno})"))
-                continue
-            if not isinstance(record, dict):
-                problems.append(CaseProblem(str(path), line_no, None, f"expected a JSON object, got {type(record).__name__}"))
-                continue
+    for line_no, record in numbered_objects(path):
+        if isinstance(record, str):
+            problems.append(CaseProblem(str(path), line_no, None, record))
+        else:
             rows.append((line_no, record))
     return rows
 

@@ -15,7 +15,7 @@ import pandas as pd
 from reportbench.leaderboard import choose_primary, config_label
 from reportbench.metrics import METRICS
 from reportbench.metrics.confidence import PAIRED_SETTINGS, paired_difference
-from reportbench.runs import CONFIG_COLUMNS, Runs, RunsError, higher_is_better, load_runs, parse_conditions
+from reportbench.runs import Runs, RunsError, higher_is_better, load_runs, parse_conditions
 
 
 @dataclass

@@ -335,7 +335,6 @@ def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: 
         for sample in samples:
             handle.write(json.dumps(sample, default=handle_non_serializable, ensure_ascii=False) + "\n")
     tokens = _generated_tokens(lm, samples)
-    model = getattr(lm, "model", None)
     cell_record = {
         "cell_id": cell.cell_id,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

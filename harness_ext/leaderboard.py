@@ -18,7 +18,7 @@ from reportbench import __version__
 from reportbench.metrics import METRICS
 from reportbench.metrics.confidence import summarize
 from reportbench.runs import (
-    CONFIG_COLUMNS, DECODING_COLUMNS, Runs, RunsError, export_runs, format_setting, higher_is_better, is_missing, load_runs,
+    CONFIG_COLUMNS, DECODING_COLUMNS, Runs, RunsError, export_folder, export_runs, format_setting, higher_is_better, is_missing, load_runs,
     parse_conditions,
 )
 
@@ -260,10 +260,10 @@ def score_histograms(runs: Runs, agg: Aggregates, model: str, path: Path) -> Pat
 
 def correlation_figure(runs: Runs, path: Path) -> tuple[Path, int] | None:
     from reportbench.figures import correlation_heatmap
+    from reportbench.metrics_commands import can_correlate, varying_metrics
 
-    table = runs.samples[runs.metrics]
-    table = table.loc[:, table.notna().all() & (table.nunique() > 1)]  # a constant metric has no correlation
-    if table.shape[1] < 2 or len(table) < 3:
+    table = varying_metrics(runs.samples[runs.metrics])
+    if not can_correlate(table):
         return None
     corr = table.corr(method="pearson")
     correlation_heatmap(corr, path, f"Pearson correlation of per-sample metrics (n={len(table)})")
@@ -371,8 +371,8 @@ def main(args) -> int:
         conditions = parse_conditions(args.select, "--select")
         if conditions:
             runs = runs.select(conditions)
-        settings_file = next((f for f in (Path(args.runs) / PAGE_SETTINGS, Path(args.runs) / "data" / PAGE_SETTINGS) if f.is_file()), None)
-        saved = json.loads(settings_file.read_text()) if settings_file else {}
+        export = export_folder(args.runs)  # rebuilding a page: its saved options are the defaults
+        saved = json.loads((export / PAGE_SETTINGS).read_text()) if export and (export / PAGE_SETTINGS).is_file() else {}
         page = build_page(runs, Path(args.out), args.metric or saved.get("metric"), args.title or saved.get("title"))
     except RunsError as err:
         print(f"reportbench leaderboard: {err}", file=sys.stderr)

@@ -32,9 +32,16 @@ def per_sample_table(paths: list[str]):
     for path in paths:
         rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
         frames.append(pd.DataFrame([{k: v for k, v in row.items() if k in METRICS} for row in rows]))
-    table = pd.concat(frames, ignore_index=True).apply(pd.to_numeric, errors="coerce")
-    # A constant metric (e.g. json_valid all 1) has no correlation to speak of.
+    return varying_metrics(pd.concat(frames, ignore_index=True).apply(pd.to_numeric, errors="coerce"))
+
+
+def varying_metrics(table):
+    """The metric columns every sample has and that vary: a constant metric (e.g. json_valid all 1) has no correlation."""
     return table.loc[:, table.notna().all() & (table.nunique() > 1)]
+
+
+def can_correlate(table) -> bool:
+    return table.shape[1] >= 2 and len(table) >= 3
 
 
 def pca_loadings(table) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +59,7 @@ def correlate(paths: list[str], out: str) -> int:
     from reportbench.figures import correlation_heatmap, pyplot, save
 
     table = per_sample_table(paths)
-    if table.shape[1] < 2 or len(table) < 3:
+    if not can_correlate(table):
         print("reportbench metrics correlate: need at least 2 varying metrics and 3 samples", file=sys.stderr)
         return 2
     out_dir = Path(out)

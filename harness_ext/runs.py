@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reportbench.jsonl import numbered_objects
 from reportbench.metrics import METRICS, TASK_METRICS
 
 # The settings that make a configuration; a cell is one configuration x domain x seed.
@@ -119,14 +120,10 @@ def decoding_settings(gen_kwargs: dict) -> dict:
 
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise RunsError(f"{path}:{number}: invalid JSON ({err.msg})") from None
+    for number, record in numbered_objects(path):
+        if isinstance(record, str):
+            raise RunsError(f"{path}:{number}: {record}")
+        rows.append(record)
     return rows
 
 
@@ -205,24 +202,24 @@ def _lm_eval_cells(results_path: Path, root: Path) -> list[tuple[dict, list[dict
     if model_args.get("peft"):
         model += f"+{Path(str(model_args['peft'])).name}"
     finished = results.get("date")
+    samples_files = {task: results_path.parent / f"samples_{task}_{stamp}.jsonl" for task in sorted(results.get("configs") or {})}
+    samples_files = {task: path for task, path in samples_files.items() if path.is_file()}
+    # lm-eval times the whole run, not each task: each task gets an equal share.
+    task_seconds = float(results.get("total_evaluation_time_seconds") or 0) / len(samples_files) if samples_files else None
     # lm-eval's HF model samples only with do_sample=True; vLLM samples whenever temperature > 0.
     implicit_sampling = config.get("model") != "hf"
     out = []
-    for task, task_config in sorted((results.get("configs") or {}).items()):
-        samples_path = results_path.parent / f"samples_{task}_{stamp}.jsonl"
-        if not samples_path.is_file():
-            continue
+    for task, samples_path in samples_files.items():
+        task_config = results["configs"][task]
         domain, prompt = split_task_name(task)
         cell_id = _digest(f"{results_path.relative_to(root)}:{task}")[:16]
         rows = _sample_rows(samples_path, cell_id, _read_jsonl(samples_path))
-        total_seconds = float(results.get("total_evaluation_time_seconds") or 0)
-        task_count = sum(1 for t in results["configs"] if (results_path.parent / f"samples_{t}_{stamp}.jsonl").is_file())
         out.append(({
             "cell": cell_id, "model": model, "task": task, "domain": domain, "prompt": prompt,
             **decoding_settings({"do_sample": implicit_sampling} | (task_config.get("generation_kwargs") or {})),
             "chat_template": bool(results.get("chat_template")), "seed": config.get("random_seed"),
             "split": (task_config.get("metadata") or {}).get("split", "test"), "limit": config.get("limit"),
-            "wall_seconds": total_seconds / task_count if task_count else None,  # lm-eval times the run, not each task
+            "wall_seconds": task_seconds,
             "generated_tokens": None, "parameters": config.get("model_num_parameters"),
             "finished_at": datetime.fromtimestamp(finished, timezone.utc).isoformat(timespec="seconds") if finished else None,
             "reportbench_version": None, "lm_eval_version": results.get("lm_eval_version"),
@@ -241,6 +238,14 @@ def _read_export(folder: Path) -> Runs:
     return Runs(cells[list(CELL_COLUMNS)], samples)
 
 
+def export_folder(path: str | Path) -> Path | None:
+    """PATH itself when it holds a leaderboard's data export, or its data/ (a page folder); else None."""
+    for folder in (Path(path), Path(path) / "data"):
+        if (folder / EXPORT_CELLS).is_file() and (folder / EXPORT_SAMPLES).is_file():
+            return folder
+    return None
+
+
 def load_runs(path: str | Path) -> Runs:
     """Every finished cell under PATH (a runs folder, one cell folder, an lm-eval output or a leaderboard data/ export)."""
     root = Path(path)
@@ -248,9 +253,9 @@ def load_runs(path: str | Path) -> Runs:
         raise RunsError(f"{root}: no such file or folder")
     if root.is_file():  # a single lm-eval samples file or results file: read its folder, keep that run
         return _load_single_file(root)
-    for export in (root, root / "data"):  # a page's data/ folder, or the page folder itself
-        if (export / EXPORT_CELLS).is_file() and (export / EXPORT_SAMPLES).is_file():
-            return _read_export(export)
+    export = export_folder(root)
+    if export:
+        return _read_export(export)
     found: list[tuple[dict, list[dict]]] = []
     for cell_json in sorted(root.rglob("cell.json")):
         if any(part.startswith(".") for part in cell_json.relative_to(root).parts):

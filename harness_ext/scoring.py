@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reportbench.cases import KEY_FIELDS
+from reportbench.jsonl import numbered_objects
 from reportbench.metrics import TASK_METRICS, ScoringInput, get_metric, score_samples
 from reportbench.metrics.confidence import summarize
 from reportbench.parsing import parse_report
@@ -97,17 +98,10 @@ def read_rows(path: str | Path) -> list[Row]:
     if not path.is_file():
         raise ScoreInputError(f"{path}:0: file not found")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise ScoreInputError(f"{path}:{line}: invalid JSON: {err.msg} (column {err.colno})") from None
-            if not isinstance(record, dict):
-                raise ScoreInputError(f"{path}:{line}: expected a JSON object")
-            rows.append(_row(record, path, line))
+    for line, record in numbered_objects(path):
+        if isinstance(record, str):
+            raise ScoreInputError(f"{path}:{line}: {record}")
+        rows.append(_row(record, path, line))
     if not rows:
         raise ScoreInputError(f"{path}:1: no rows to score")
     return rows

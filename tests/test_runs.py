@@ -76,6 +76,7 @@ def test_decoding_settings_of_sampled_and_greedy_kwargs():
 @pytest.mark.parametrize("damage, message", [
     (lambda f: (f / "samples.jsonl").write_text('{"doc": {"id": "x"}}\n{oops\n'), r"samples.jsonl:2: invalid JSON"),
     (lambda f: (f / "samples.jsonl").write_text('{"doc": {}}\n'), r"samples.jsonl:1: field 'doc.id': missing"),
+    (lambda f: (f / "samples.jsonl").write_text('[1, 2]\n'), r"samples.jsonl:1: expected a JSON object, got list"),
     (lambda f: (f / "samples.jsonl").write_text('{"doc": {"id": "x"}, "rougeL": "high"}\n'), r"samples.jsonl:1: field 'rougeL': not a number"),
     (lambda f: (f / "samples.jsonl").unlink(), r"samples.jsonl: missing"),
     (lambda f: (f / "cell.json").write_text('{"cell_id": "x"}'), r"cell.json: field 'config': missing"),
