@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from reportbench.jsonl import numbered_objects
+from reportbench.metrics.schema import KEY_FIELDS, REFERENCE_FIELD, TITLE_FIELD
 from reportbench.paths import packaged_data_dir
 
-KEY_FIELDS = ("what", "when", "where", "who", "how", "why", "contingency_actions")
-REQUIRED_COLUMNS = ("report_name", *KEY_FIELDS, "event_description")
+REQUIRED_COLUMNS = (TITLE_FIELD, *KEY_FIELDS, REFERENCE_FIELD)
 DOMAINS = ("pharma", "traffic")
 SPLITS = ("dev", "test")
 DEFAULT_SPLIT = "test"
@@ -144,7 +144,7 @@ def validate_rows(
                 problems.append(CaseProblem(str(path), line_no, column, f"expected a string, got {type(value).__name__} {value!r}"))
                 row_ok = False
             elif column in required and not value.strip():
-                detail = " (no reference report to score against)" if column == "event_description" else ""
+                detail = " (no reference report to score against)" if column == REFERENCE_FIELD else ""
                 problems.append(CaseProblem(str(path), line_no, column, f"is empty{detail}"))
                 row_ok = False
         if domain and isinstance(record.get("id"), str) and record["id"].strip():

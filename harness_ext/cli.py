@@ -51,17 +51,17 @@ def _score(args) -> int:
     return score_main(args)
 
 
-def _configure_from(args) -> None:
-    from reportbench.metrics.semantic import OPTION_NAMES, configure
+def options_from_args(args):
+    """The metric options given as command-line flags (the CLI door of MetricOptions.parse)."""
+    from reportbench.metrics.options import OPTION_NAMES, MetricOptions
 
-    configure(**{k: v for k, v in vars(args).items() if k in OPTION_NAMES and v is not None})
+    return MetricOptions.parse({k: v for k, v in vars(args).items() if k in OPTION_NAMES and v is not None}, "command line")
 
 
 def _metrics_describe(args) -> int:
     from reportbench.metrics_commands import describe
 
-    _configure_from(args)
-    return describe([n.strip() for n in args.metrics.split(",")] if args.metrics else None)
+    return describe([n.strip() for n in args.metrics.split(",")] if args.metrics else None, options_from_args(args))
 
 
 def _metrics_correlate(args) -> int:
@@ -73,20 +73,20 @@ def _metrics_correlate(args) -> int:
 def _metrics_baseline(args) -> int:
     from reportbench.metrics_commands import build_baseline
 
-    _configure_from(args)
-    return build_baseline(args.out, args.pairs)
+    return build_baseline(args.out, args.pairs, options_from_args(args))
+
+
+# Older spellings of two flags, kept working.
+_FLAG_ALIASES = {"metric_device": ["--device"], "metric_batch_size": ["--batch-size"]}
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("metric models (local folder, embedded alias or hub id)")
-    group.add_argument("--cross-encoder", dest="cross_encoder", help="cross-encoder model (default per mode)")
-    group.add_argument("--cross-encoder-mode", dest="cross_encoder_mode", choices=["sts", "seed"], help="default sts")
-    group.add_argument("--bi-encoder", dest="bi_encoder", help="sentence-transformers model (default all-minilm-l6-v2)")
-    group.add_argument("--bertscore-model", dest="bertscore_model", help="BERTScore model (default all-minilm-l6-v2)")
-    group.add_argument("--bertscore-num-layers", dest="bertscore_num_layers", type=int, help="layer used by BERTScore (default 6)")
-    group.add_argument("--bertscore-baseline", dest="bertscore_baseline", help="rescale baseline CSV for another model")
-    group.add_argument("--device", help="cpu (default), cuda, ...")
-    group.add_argument("--batch-size", dest="batch_size", type=int, help="batch size of the metric models (default 32)")
+    """One flag per metric option, named after it (cross_encoder -> --cross-encoder); values are checked by MetricOptions.parse."""
+    from reportbench.metrics.options import OPTION_HELP
+
+    group = parser.add_argument_group("metric options (models: a local folder, an embedded alias or a hub id)")
+    for name, help_text in OPTION_HELP.items():
+        group.add_argument(f"--{name.replace('_', '-')}", *_FLAG_ALIASES.get(name, []), dest=name, help=help_text)
 
 
 def _grid(args) -> int:
@@ -214,8 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         from reportbench.lm_eval_cli import run
 
         return run(argv[1:])
+    from reportbench.metrics.options import MetricOptionsError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except MetricOptionsError as err:
+        print(f"reportbench: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

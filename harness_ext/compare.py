@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from reportbench.leaderboard import choose_primary, config_label
+from reportbench.labels import config_label, markdown_table, p_value
 from reportbench.metrics import METRICS
 from reportbench.metrics.confidence import PAIRED_SETTINGS, paired_difference
-from reportbench.runs import Runs, RunsError, higher_is_better, load_runs, parse_conditions
+from reportbench.primary import choose_primary, higher_is_better
+from reportbench.runs import Runs, RunsError, load_runs, parse_conditions
 
 
 @dataclass
@@ -85,13 +86,9 @@ def pair(a: Side, b: Side) -> None:
         raise RunsError(f"case {case} ({domain}) has a different reference in A and B: the runs used different data files")
 
 
-def _p(value: float) -> str:
-    return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
-
-
 def _row(label: str, metric: str, stats: dict) -> list[str]:
-    return [label, f"{metric} {'↑' if higher_is_better(metric) else '↓'}", f"{stats['mean_a']:.4f}", f"{stats['mean_b']:.4f}",
-            f"{stats['mean_diff']:+.4f}", f"[{stats['ci_low']:+.4f}, {stats['ci_high']:+.4f}]", _p(stats["wilcoxon_p"]),
+    return [label, f"{metric} {METRICS[metric].arrow}", f"{stats['mean_a']:.4f}", f"{stats['mean_b']:.4f}",
+            f"{stats['mean_diff']:+.4f}", f"[{stats['ci_low']:+.4f}, {stats['ci_high']:+.4f}]", p_value(stats["wilcoxon_p"]),
             str(stats["wins"]), str(stats["ties"]), str(stats["losses"]), str(stats["n"])]
 
 
@@ -99,7 +96,7 @@ def verdict(metric: str, stats: dict, alpha: float = 0.05) -> str:
     """'Better' or 'worse' only when the bootstrap CI excludes 0 and the Wilcoxon test rejects too."""
     up = higher_is_better(metric)
     summary = (f"(B − A = {stats['mean_diff']:+.4f}, 95% CI [{stats['ci_low']:+.4f}, {stats['ci_high']:+.4f}], "
-               f"Wilcoxon p = {_p(stats['wilcoxon_p'])}; B better on {stats['wins']} of {stats['n']} cases, worse on {stats['losses']})")
+               f"Wilcoxon p = {p_value(stats['wilcoxon_p'])}; B better on {stats['wins']} of {stats['n']} cases, worse on {stats['losses']})")
     ci_excludes_zero = stats["ci_low"] > 0 or stats["ci_high"] < 0
     rejected = stats["wilcoxon_p"] < alpha
     if ci_excludes_zero and rejected:
@@ -139,16 +136,15 @@ def compare(a: Side, b: Side, metrics: list[str], resamples: int, seed: int, tie
         for group in groups:
             mask = a_frame.index.get_level_values(level) == group
             rows_of_level.append(_row(group, metric, stats_of(a_frame[metric][mask], b_frame[metric][mask], metric)))
-        breakdowns += [f"{title} (`{metric}`):", "", pd.DataFrame(rows_of_level, columns=headers).to_markdown(index=False, disable_numparse=True), ""]
+        breakdowns += [f"{title} (`{metric}`):", "", markdown_table(pd.DataFrame(rows_of_level, columns=headers)), ""]
     lines = [
         "# Paired comparison: B against A",
         "",
-        pd.DataFrame([a.describe(), b.describe()], columns=["run", "path", "model", "configuration(s)", "cases", "seeds", "domains"])
-        .to_markdown(index=False, disable_numparse=True),
+        markdown_table(pd.DataFrame([a.describe(), b.describe()], columns=["run", "path", "model", "configuration(s)", "cases", "seeds", "domains"])),
         "",
         verdict(*first),
         "",
-        pd.DataFrame(rows, columns=headers).to_markdown(index=False, disable_numparse=True),
+        markdown_table(pd.DataFrame(rows, columns=headers)),
         "",
     ]
     lines += breakdowns
@@ -174,7 +170,8 @@ def choose_metrics(a: Side, b: Side, requested: list[str] | None, all_metrics: b
                 raise RunsError(f"metric {metric!r} is not in every sample of both runs; available: {', '.join(shared)}")
             higher_is_better(metric)
         return list(requested)
-    metric, _ = choose_primary(Runs(a.runs.cells, pd.concat([a.runs.samples, b.runs.samples])), None)
+    both = Runs(a.runs.cells, pd.concat([a.runs.samples, b.runs.samples]))
+    metric, _ = choose_primary(both.complete_metrics, None)
     return [metric]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import math
 import json
 import os
 import platform
@@ -21,14 +20,16 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
-BACKENDS = ("hf", "vllm", "gguf")
-DECODING_KEYS = ("temperature", "top_p", "top_k", "max_gen_toks", "repetition_penalty", "do_sample")
-DECODING_DEFAULTS = {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "max_gen_toks": 300, "repetition_penalty": 1.0}
+from reportbench.backends import BACKENDS
+from reportbench.decoding import Decoding, DecodingError
+from reportbench.digests import packaged_data_digest
+from reportbench.metrics import MetricOptions, MetricOptionsError
+from reportbench.records import RESULTS_FILE, SAMPLES_FILE, CellRecord
+
 MODEL_KEYS = {"name", "backend", "path", "model_args", "peft", "batch_size"}
 TOP_KEYS = {"models", "tasks", "decoding", "cells", "seeds", "repeats", "apply_chat_template", "limit", "split", "metric_options"}
 
@@ -61,7 +62,7 @@ class Cell:
     def outcome_key(self) -> dict:
         """Everything that changes the outcome (not batch size, which only changes speed)."""
         from reportbench import __version__
-        from reportbench.paths import packaged_data_dir
+        from reportbench.tasks.names import parse_task_name
 
         model = {k: v for k, v in asdict(self.model).items() if k != "batch_size"}
         return {
@@ -73,7 +74,7 @@ class Cell:
             "limit": self.limit,
             "apply_chat_template": self.apply_chat_template,
             "metric_options": self.metric_options,
-            "data_sha256": _file_digest(packaged_data_dir() / f"{self.task.split('_')[1]}.jsonl"),
+            "data_sha256": packaged_data_digest(parse_task_name(self.task)[0]),
             "reportbench": __version__,
         }
 
@@ -86,39 +87,15 @@ class Cell:
         return root / self.model.name / self.task / self.cell_id
 
 
-@lru_cache(maxsize=None)
-def _file_digest(path: Path) -> str | None:
-    """Hashed once per process: every cell id of a grid needs it."""
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-
-
 def _fail(path, key, message) -> GridConfigError:
     return GridConfigError(f"{path}: {key}: {message}")
 
 
-def normalise_decoding(settings: dict, where: str, path) -> dict:
-    """Complete gen_kwargs; greedy cells drop sampling knobs so equal cells get equal ids."""
-    unknown = set(settings) - set(DECODING_KEYS)
-    if unknown:
-        raise _fail(path, where, f"unknown decoding key(s) {', '.join(sorted(unknown))}; known: {', '.join(DECODING_KEYS)}")
-    kwargs = {**DECODING_DEFAULTS, **settings}
+def decoding_of(settings: dict, where: str, path) -> Decoding:
     try:
-        kwargs["temperature"] = float(kwargs["temperature"])
-        kwargs["top_p"] = float(kwargs["top_p"])
-        kwargs["top_k"] = int(kwargs["top_k"])
-        kwargs["max_gen_toks"] = int(kwargs["max_gen_toks"])
-        kwargs["repetition_penalty"] = float(kwargs["repetition_penalty"])
-    except (TypeError, ValueError) as err:
-        raise _fail(path, where, f"bad decoding value: {err}") from None
-    do_sample = settings.get("do_sample", kwargs["temperature"] > 0)
-    if not isinstance(do_sample, bool):
-        raise _fail(path, f"{where}.do_sample", "must be true or false")
-    if do_sample and kwargs["temperature"] <= 0:
-        raise _fail(path, where, "do_sample: true needs temperature > 0")
-    kwargs["do_sample"] = do_sample
-    if not do_sample:
-        kwargs.update(temperature=0.0, top_p=1.0, top_k=0)
-    return kwargs
+        return Decoding.from_settings(settings)
+    except DecodingError as err:
+        raise _fail(path, where, str(err)) from None
 
 
 def load_config(path: str | Path) -> dict:
@@ -137,6 +114,12 @@ def load_config(path: str | Path) -> dict:
     for required in ("models", "tasks"):
         if not config.get(required):
             raise _fail(path, required, "missing or empty")
+    if not isinstance(config.get("metric_options") or {}, dict):
+        raise _fail(path, "metric_options", "expected a mapping of option: value")
+    try:
+        MetricOptions.parse(config.get("metric_options"), f"{path}: metric_options")
+    except MetricOptionsError as err:
+        raise GridConfigError(str(err)) from None
     return config
 
 
@@ -191,8 +174,8 @@ def expand_cells(config: dict, path, task_names: list[str]) -> list[Cell]:
         raise _fail(path, "decoding", "expected a mapping of key: [values]")
     axes = {k: (v if isinstance(v, list) else [v]) for k, v in decoding.items()}
     combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else [{}]
-    settings = [normalise_decoding(c, "decoding", path) for c in combos]
-    settings += [normalise_decoding(c, f"cells[{i}]", path) for i, c in enumerate(config.get("cells") or [])]
+    settings = [decoding_of(c, "decoding", path).gen_kwargs() for c in combos]
+    settings += [decoding_of(c, f"cells[{i}]", path).gen_kwargs() for i, c in enumerate(config.get("cells") or [])]
     seeds = config.get("seeds", [0])
     seeds = seeds if isinstance(seeds, list) else [seeds]
     repeats = int(config.get("repeats", 1))
@@ -223,29 +206,6 @@ def shard(cells: list[Cell], spec: str | None) -> list[Cell]:
 
 
 # ---------------------------------------------------------------- running
-
-
-def build_lm(model: ModelSpec):
-    from lm_eval.api.registry import get_model
-
-    from reportbench.models import EMBEDDED_MODELS, gguf_source, model_path
-
-    args = dict(model.model_args)
-    if model.backend == "gguf":
-        embedded = EMBEDDED_MODELS.get(model.path)
-        gguf = gguf_source(embedded) if embedded else Path(model.path)
-        args |= {"pretrained": str(gguf.parent), "gguf_file": gguf.name}
-        lm_type = "hf"
-    else:
-        args["pretrained"] = str(model_path(model.path)) if model.path in EMBEDDED_MODELS else model.path
-        lm_type = model.backend
-    if model.peft:  # an adapter on top of the base weights
-        args["lora_local_path" if model.backend == "vllm" else "peft"] = model.peft
-    args.setdefault("batch_size", model.batch_size)
-    import torch
-
-    device = args.pop("device", "cuda" if torch.cuda.is_available() else "cpu")
-    return get_model(lm_type).create_from_arg_obj(args, {"device": device})
 
 
 def environment() -> dict:
@@ -285,25 +245,6 @@ def _generated_tokens(lm, samples: list[dict]) -> int:
     return sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
 
 
-def count_parameters(lm) -> int | None:
-    """From the loaded torch model, or (vLLM keeps it in its engine process) from the safetensors headers."""
-    model = getattr(lm, "model", None)
-    if hasattr(model, "parameters"):
-        return sum(p.numel() for p in model.parameters())
-    engine_args = getattr(lm, "model_args", None)
-    folder = Path(str(engine_args.get("model", ""))) if isinstance(engine_args, dict) else None
-    files = sorted(folder.glob("*.safetensors")) if folder and folder.is_dir() else []
-    if not files:
-        return None
-    from safetensors import safe_open
-
-    total = 0
-    for file in files:
-        with safe_open(str(file), framework="numpy") as handle:
-            total += sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
-    return total
-
-
 def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: float) -> Path:
     from lm_eval import simple_evaluate
     from lm_eval.utils import handle_non_serializable
@@ -330,29 +271,28 @@ def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: 
     )
     wall = time.perf_counter() - start
     samples = results.pop("samples")[cell.task]
-    (staging / "results.json").write_text(json.dumps(results, indent=2, default=handle_non_serializable, ensure_ascii=False))
-    with (staging / "samples.jsonl").open("w", encoding="utf-8") as handle:
+    (staging / RESULTS_FILE).write_text(json.dumps(results, indent=2, default=handle_non_serializable, ensure_ascii=False))
+    with (staging / SAMPLES_FILE).open("w", encoding="utf-8") as handle:
         for sample in samples:
             handle.write(json.dumps(sample, default=handle_non_serializable, ensure_ascii=False) + "\n")
     tokens = _generated_tokens(lm, samples)
-    cell_record = {
-        "cell_id": cell.cell_id,
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config": cell.outcome_key(),
-        "batch_size": cell.model.batch_size,
-        "environment": env,
-        "efficiency": {
+    CellRecord(
+        cell_id=cell.cell_id,
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        config=cell.outcome_key(),
+        batch_size=cell.model.batch_size,
+        environment=env,
+        efficiency={
             "wall_seconds": wall,
             "samples": len(samples),
             "generated_tokens": tokens,
             "tokens_per_second": tokens / wall if wall else None,
             "latency_per_sample_seconds": wall / len(samples) if samples else None,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "parameters": count_parameters(lm),
+            "parameters": BACKENDS[cell.model.backend].count_parameters(lm),
             "model_load_seconds": load_seconds,
         },
-    }
-    (staging / "cell.json").write_text(json.dumps(cell_record, indent=2, default=str))
+    ).write(staging)
     if final.exists():  # another shard finished the same cell first
         shutil.rmtree(staging)
     else:
@@ -373,20 +313,22 @@ def _pid_alive(pid: int) -> bool:
 
 
 def is_done(cell: Cell, root: Path) -> bool:
-    return (cell.folder(root) / "cell.json").is_file()
+    from reportbench.records import CELL_FILE
+
+    return (cell.folder(root) / CELL_FILE).is_file()
 
 
 def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit: int | None = None, dry_run: bool = False) -> int:
     from lm_eval.tasks import TaskManager
     from tqdm import tqdm
 
-    from reportbench.metrics.semantic import configure
     from reportbench.paths import tasks_dir
 
     config = load_config(config_path)
     if limit is not None:
         config["limit"] = limit
     metadata = {"split": config.get("split", "test")}
+    # The metric options travel in the metadata: the task loader parses them and hands them to the scorer.
     metric_options = dict(config.get("metric_options") or {})
     # Only reportbench's own tasks: skipping lm-eval's ~14.7k built-in configs saves ~15 s per run.
     task_manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata | metric_options)
@@ -401,8 +343,6 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
         print(f"{len(cells)} cells, {len(cells) - len(pending)} done, {len(pending)} to run")
         return 0
     print(f"reportbench grid: {len(cells)} cells, {len(cells) - len(pending)} already done, {len(pending)} to run -> {root}")
-    if metric_options:
-        configure(**metric_options)
     env = environment()
     progress = tqdm(total=len(pending), desc="grid cells", unit="cell")
     model_index = {m["name"]: i for i, m in enumerate(config["models"])}
@@ -411,7 +351,7 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
         spec = model_cells[0].model
         start = time.perf_counter()
         try:
-            lm = build_lm(spec)  # once per model, for all of its cells
+            lm = BACKENDS[spec.backend].build(spec)  # once per model, for all of its cells
         except Exception as err:  # a model that cannot load is a config problem, named as one
             detail = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
             raise _fail(config_path, f"models[{model_index[name]}]", f"cannot load {spec.path!r} with backend {spec.backend}: {detail}") from err

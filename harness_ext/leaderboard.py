@@ -15,59 +15,16 @@ import numpy as np
 import pandas as pd
 
 from reportbench import __version__
+from reportbench.decoding import COLUMNS as DECODING_COLUMNS
+from reportbench.labels import config_label, decoding_label, format_setting, is_missing, markdown_table
+from reportbench.labels import number as _number
 from reportbench.metrics import METRICS
 from reportbench.metrics.confidence import summarize
-from reportbench.runs import (
-    CONFIG_COLUMNS, DECODING_COLUMNS, Runs, RunsError, export_folder, export_runs, format_setting, higher_is_better, is_missing, load_runs,
-    parse_conditions,
-)
+from reportbench.primary import choose_primary, higher_is_better
+from reportbench.runs import CONFIG_COLUMNS, Runs, RunsError, export_folder, export_runs, load_runs, parse_conditions
 
 PAGE = "README.md"
 PAGE_SETTINGS = "page.json"
-DEFAULT_PRIMARY = ("cross_encoder", "bi_encoder_cosine")
-ARROWS = {True: "↑", False: "↓", None: ""}
-
-
-def choose_primary(runs: Runs, requested: str | None) -> tuple[str, str]:
-    """The ranking metric and a sentence on why it was chosen."""
-    complete = [m for m in runs.metrics if runs.samples[m].notna().all()]
-    if requested:
-        if requested not in METRICS:
-            raise RunsError(f"unknown metric {requested!r}; available: {', '.join(METRICS)}")
-        if requested not in complete:
-            raise RunsError(f"metric {requested!r} is missing from some or all samples of these runs; complete: {', '.join(complete)}")
-        higher_is_better(requested)
-        return requested, f"`{requested}` (chosen with --metric)"
-    for metric in DEFAULT_PRIMARY:
-        if metric in complete:
-            reason = "the default" if metric == DEFAULT_PRIMARY[0] else (
-                "the fallback, since `cross_encoder` is not in every sample of these runs: no cross-encoder model was available")
-            return metric, f"`{metric}`, {reason}"
-    raise RunsError(f"neither {' nor '.join(DEFAULT_PRIMARY)} is in every sample; choose one with --metric from: {', '.join(complete)}")
-
-
-def decoding_label(row) -> str:
-    """'T=1 top_p=0.6 top_k=50 · 300 tok': every decoding setting that changes the outcome."""
-    if row["temperature"] == 0:
-        decoding = "greedy"
-    else:
-        decoding = f"T={format_setting('temperature', row['temperature'])}"
-        for key in ("top_p", "top_k"):
-            if not is_missing(row[key]):
-                decoding += f" {key}={format_setting(key, row[key])}"
-    parts = [decoding]
-    if not is_missing(row["max_gen_toks"]):
-        parts.append(f"{format_setting('max_gen_toks', row['max_gen_toks'])} tok")
-    if not is_missing(row["repetition_penalty"]) and float(row["repetition_penalty"]) != 1.0:
-        parts.append(f"rep {format_setting('repetition_penalty', row['repetition_penalty'])}")
-    if not row["chat_template"]:
-        parts.append("no chat template")
-    return " · ".join(parts)
-
-
-def config_label(row) -> str:
-    """'D · T=1 top_p=0.6 top_k=50 · 300 tok': the prompt and its decoding settings."""
-    return f"{row['prompt']} · {decoding_label(row)}"
 
 
 def decoding_order(configs: pd.DataFrame) -> list[str]:
@@ -115,20 +72,12 @@ def aggregate(runs: Runs, metric: str) -> Aggregates:
     return Aggregates(metric, configs[configs["complete"]].reset_index(drop=True), configs[~configs["complete"]].reset_index(drop=True))
 
 
-def _number(value, digits: int = 3) -> str:
-    return "—" if is_missing(value) else f"{value:.{digits}f}"
-
-
 def _ci(row) -> str:
     return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
 
 
 def _parameters(value) -> str:
     return "—" if is_missing(value) else f"{value / 1e6:.1f}M"
-
-
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_markdown(index=False, disable_numparse=True)
 
 
 def ranking_table(agg: Aggregates) -> pd.DataFrame:
@@ -142,10 +91,10 @@ def ranking_table(agg: Aggregates) -> pd.DataFrame:
         "rank": range(1, len(best) + 1),
         "model": best["model"],
         "best config": best["config"],
-        f"{agg.metric} {ARROWS[not ascending]} (95% CI)": best.apply(_ci, axis=1),
+        f"{agg.metric} {METRICS[agg.metric].arrow} (95% CI)": best.apply(_ci, axis=1),
         "n": best["cases"],
         **{column: best[column].map(_number) for column in domain_columns},
-        **{f"{m} {ARROWS[METRICS[m].higher_is_better]}".strip(): best[m].map(lambda v, m=m: _number(v, 1 if m == "words" else 3))
+        **{f"{m} {METRICS[m].arrow}".strip(): best[m].map(lambda v, m=m: _number(v, 1 if m == "words" else 3))
            for m in other_metrics},
         "parameters": best["parameters"].map(_parameters),
         "tokens/s": best["tokens_per_second"].map(lambda v: _number(v, 1)),
@@ -259,8 +208,8 @@ def score_histograms(runs: Runs, agg: Aggregates, model: str, path: Path) -> Pat
 
 
 def correlation_figure(runs: Runs, path: Path) -> tuple[Path, int] | None:
+    from reportbench.correlation import can_correlate, varying_metrics
     from reportbench.figures import correlation_heatmap
-    from reportbench.metrics_commands import can_correlate, varying_metrics
 
     table = varying_metrics(runs.samples[runs.metrics])
     if not can_correlate(table):
@@ -277,8 +226,7 @@ def _span(values) -> str:
 
 def _metadata(runs: Runs, agg: Aggregates) -> list[str]:
     from reportbench.cases import select_cases
-    from reportbench.grid import _file_digest
-    from reportbench.paths import packaged_data_dir
+    from reportbench.digests import packaged_data_digest
 
     cells = runs.cells
     finished = sorted(v for v in cells["finished_at"] if isinstance(v, str))
@@ -293,7 +241,7 @@ def _metadata(runs: Runs, agg: Aggregates) -> list[str]:
         split = ", ".join(sorted(group["split"].astype(str).unique()))
         evaluated = runs.samples[runs.samples["cell"].isin(group["cell"])]["case_id"].nunique()
         digests = {v for v in group["data_sha256"] if not is_missing(v)}
-        packaged = _file_digest(packaged_data_dir() / f"{domain}.jsonl")
+        packaged = packaged_data_digest(domain)
         if digests == {packaged}:
             source = f"packaged `{domain}.jsonl` ({len(select_cases(domain, split))} cases in the {split} split)" if split in ("dev", "test") else f"packaged `{domain}.jsonl`"
         elif digests:
@@ -309,7 +257,7 @@ def _metadata(runs: Runs, agg: Aggregates) -> list[str]:
 
 
 def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | None = None) -> Path:
-    primary, reason = choose_primary(runs, metric)
+    primary, reason = choose_primary(runs.complete_metrics, metric)
     agg = aggregate(runs, primary)
     if agg.configs.empty:
         raise RunsError("no configuration covers every case of these runs, so none can be ranked; select fewer runs")
@@ -334,16 +282,16 @@ def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | No
         "",
         "Each model at its best configuration (chosen on these same cases, so the best score is optimistic).",
         "",
-        _table(ranking_table(agg)),
+        markdown_table(ranking_table(agg)),
         "",
     ]
     if not agg.unranked.empty:
         lines += [f"Left out of every table and figure, because they miss cases the others ran (a partial or unfinished run?): {', '.join(agg.unranked['model'] + ' ' + agg.unranked['config'])}.", ""]
     lines += ["## Grid results per model", ""]
     for model in models:
-        lines += [f"### {model}", "", f"Mean `{primary}` by prompt and decoding setting:", "", _table(prompt_by_decoding(agg, model)), ""]
+        lines += [f"### {model}", "", f"Mean `{primary}` by prompt and decoding setting:", "", markdown_table(prompt_by_decoding(agg, model)), ""]
         for prompt, table in grid_tables(agg, model).items():
-            lines += [f"#### Prompt {prompt}", "", _table(table), ""]
+            lines += [f"#### Prompt {prompt}", "", markdown_table(table), ""]
     lines += ["## Figures", ""]
     figure = score_vs_temperature(runs, agg, out / "score_vs_temperature.png")
     lines += [f"`{primary}` against temperature, by top_p (colour) and prompt (columns); greedy decoding is the star at 0.", "",
@@ -359,7 +307,7 @@ def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | No
     lines += ["## About these runs", "", *_metadata(runs, agg), "", "### Cells", ""]
     cells = runs.cells.copy()
     cells["config"] = cells.apply(config_label, axis=1)
-    lines += [_table(cells[["model", "task", "config", "seed", "n", "cell", "source"]]), ""]
+    lines += [markdown_table(cells[["model", "task", "config", "seed", "n", "cell", "source"]]), ""]
     page = out / PAGE
     page.write_text("\n".join(lines), encoding="utf-8")
     return page

@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from reportbench.decoding import implies_sampling
 from reportbench.paths import tasks_dir
+from reportbench.records import LmEvalOutput
 from reportbench.summaries import write_run_summary
 
 
@@ -32,12 +34,7 @@ def _pop_include_paths(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def _sampling_needs_do_sample(gen_kwargs: dict | None) -> bool:
     """A temperature without do_sample decodes greedily in HF; the user meant to sample."""
-    if not gen_kwargs or "do_sample" in gen_kwargs:
-        return False
-    try:
-        return float(gen_kwargs.get("temperature", 0) or 0) > 0
-    except (TypeError, ValueError):
-        return False
+    return bool(gen_kwargs) and "do_sample" not in gen_kwargs and implies_sampling(gen_kwargs)
 
 
 def _new_results_files(output_path: str | None, since: float) -> list[Path]:
@@ -47,7 +44,7 @@ def _new_results_files(output_path: str | None, since: float) -> list[Path]:
     root = root.parent if root.suffix == ".json" else root
     if not root.exists():
         return []
-    return sorted(p for p in root.rglob("results_*.json") if p.stat().st_mtime >= since)
+    return [output.results for output in LmEvalOutput.find(root) if output.results.stat().st_mtime >= since]
 
 
 def run(argv: list[str]) -> int:

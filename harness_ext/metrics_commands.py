@@ -6,17 +6,16 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
+def describe(names: list[str] | None, options) -> int:
+    import dataclasses
 
-def describe(names: list[str] | None) -> int:
     from reportbench.metrics import METRICS, get_metric
     from reportbench.metrics.confidence import SUMMARY_SETTINGS
-    from reportbench.metrics.semantic import options
 
     chosen = [get_metric(n) for n in names] if names else list(METRICS.values())
     print(json.dumps(
-        {"metrics": [m.describe() for m in chosen], "model_options": vars(options()), "aggregate": SUMMARY_SETTINGS},
+        {"metrics": [m.describe(options) for m in chosen], "model_options": dataclasses.asdict(options), "aggregate": SUMMARY_SETTINGS},
         indent=2, default=str,
     ))
     return 0
@@ -26,6 +25,7 @@ def per_sample_table(paths: list[str]):
     """Per-sample metric values from `reportbench score` outputs or lm-eval samples files."""
     import pandas as pd
 
+    from reportbench.correlation import varying_metrics
     from reportbench.metrics import METRICS
 
     frames = []
@@ -35,27 +35,10 @@ def per_sample_table(paths: list[str]):
     return varying_metrics(pd.concat(frames, ignore_index=True).apply(pd.to_numeric, errors="coerce"))
 
 
-def varying_metrics(table):
-    """The metric columns every sample has and that vary: a constant metric (e.g. json_valid all 1) has no correlation."""
-    return table.loc[:, table.notna().all() & (table.nunique() > 1)]
-
-
-def can_correlate(table) -> bool:
-    return table.shape[1] >= 2 and len(table) >= 3
-
-
-def pca_loadings(table) -> tuple[np.ndarray, np.ndarray]:
-    """Loadings of the standardised metrics on the first two principal components, and explained variance."""
-    standardised = (table - table.mean()) / table.std(ddof=0)
-    _, singular, components = np.linalg.svd(standardised.to_numpy(), full_matrices=False)
-    explained = singular**2 / np.sum(singular**2)
-    loadings = components[:2].T * singular[:2] / np.sqrt(len(table))
-    return loadings, explained[:2]
-
-
 def correlate(paths: list[str], out: str) -> int:
     import pandas as pd
 
+    from reportbench.correlation import can_correlate, pca_loadings
     from reportbench.figures import correlation_heatmap, pyplot, save
 
     table = per_sample_table(paths)
@@ -108,15 +91,24 @@ def correlate(paths: list[str], out: str) -> int:
     return 0
 
 
-def build_baseline(out: str | None, pairs: int) -> int:
-    from reportbench.metrics.baseline import build_bertscore_baseline
-    from reportbench.metrics.semantic import bertscore_baseline_path, options, resolve_model
+def reference_reports() -> list[str]:
+    """Every reference report of both packaged datasets, dev and test."""
+    from reportbench.cases import DOMAINS, read_cases
+    from reportbench.metrics.schema import REFERENCE_FIELD
+    from reportbench.paths import packaged_data_dir
 
-    target = Path(out) if out else bertscore_baseline_path()
+    return [c[REFERENCE_FIELD] for d in DOMAINS for c in read_cases(packaged_data_dir() / f"{d}.jsonl", d)]
+
+
+def build_baseline(out: str | None, pairs: int, options) -> int:
+    from reportbench.metrics.baseline import build_bertscore_baseline
+    from reportbench.metrics.encoders import resolve_model
+    from reportbench.metrics.semantic import bertscore_baseline_path
+
+    target = Path(out) if out else bertscore_baseline_path(options)
     if target is None:
         print("reportbench: give --out for a model other than the default", file=sys.stderr)
         return 2
-    opts = options()
-    path = build_bertscore_baseline(target, resolve_model(opts.bertscore_model), opts.bertscore_num_layers, pairs)
+    path = build_bertscore_baseline(target, reference_reports(), resolve_model(options.bertscore_model), options.bertscore_num_layers, pairs)
     print(f"reportbench: wrote BERTScore baseline {path} ({pairs} unrelated reference pairs)")
     return 0

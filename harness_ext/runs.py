@@ -10,20 +10,23 @@ Three sources are read, so every later step (leaderboard, compare) sees one shap
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
+from reportbench.backends import implicit_sampling
+from reportbench.decoding import COLUMNS as DECODING_COLUMNS
+from reportbench.decoding import Decoding, DecodingError
+from reportbench.digests import text_digest
 from reportbench.jsonl import numbered_objects
-from reportbench.metrics import METRICS, TASK_METRICS
+from reportbench.labels import format_setting
+from reportbench.metrics import TASK_METRICS
+from reportbench.records import CELL_FILE, SAMPLES_FILE, CellRecord, LmEvalOutput, RunsError, read_json
+from reportbench.tasks.names import parse_task_name
 
 # The settings that make a configuration; a cell is one configuration x domain x seed.
-DECODING_COLUMNS = ("temperature", "top_p", "top_k", "max_gen_toks", "repetition_penalty")
 CONFIG_COLUMNS = ("prompt", *DECODING_COLUMNS, "chat_template")
 CELL_COLUMNS = (
     "cell", "model", "task", "domain", "prompt", *DECODING_COLUMNS, "chat_template", "seed", "split", "limit",
@@ -34,10 +37,7 @@ NUMERIC_CELL_COLUMNS = (*DECODING_COLUMNS, "limit", "wall_seconds", "generated_t
 SAMPLE_COLUMNS = ("cell", "case_id", "target_hash")
 EXPORT_CELLS = "cells.csv"
 EXPORT_SAMPLES = "samples.csv"
-
-
-class RunsError(ValueError):
-    """A run folder that cannot be read as it is; the message names the file."""
+__all__ = ["Runs", "RunsError", "load_runs", "export_runs", "export_folder", "parse_conditions", "CONFIG_COLUMNS"]
 
 
 @dataclass
@@ -48,6 +48,11 @@ class Runs:
     @property
     def metrics(self) -> list[str]:
         return [m for m in TASK_METRICS if m in self.samples.columns and self.samples[m].notna().any()]
+
+    @property
+    def complete_metrics(self) -> list[str]:
+        """The metrics every sample has."""
+        return [m for m in self.metrics if self.samples[m].notna().all()]
 
     def joined(self) -> pd.DataFrame:
         """Samples with their cell's settings, for grouping."""
@@ -82,40 +87,11 @@ def _parse_value(text: str):
         return text
 
 
-def is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def format_setting(column: str, value) -> str:
-    """One spelling per setting whatever its source type (CSV turns 50 into 50.0)."""
-    if is_missing(value):
-        return "—"
-    if isinstance(value, (bool,)) or column == "chat_template":
-        return "yes" if value in (True, "True", "true", 1) else "no"
-    if isinstance(value, (int, float)):
-        return str(int(value)) if float(value).is_integer() and column != "temperature" else f"{float(value):g}"
-    return str(value)
-
-
-def split_task_name(task: str) -> tuple[str, str]:
-    """reportbench_<domain>_<prompt> -> (domain, PROMPT)."""
-    parts = task.split("_")
-    if len(parts) != 3 or parts[0] != "reportbench":
-        raise RunsError(f"task {task!r} is not a reportbench prompt task (reportbench_<domain>_<a|b|c|d>)")
-    return parts[1], parts[2].upper()
-
-
-def decoding_settings(gen_kwargs: dict) -> dict:
-    """Greedy decoding ignores top_p/top_k, so they are unset for it: greedy cells group together."""
-    sampled = bool(gen_kwargs.get("do_sample")) and float(gen_kwargs.get("temperature") or 0) > 0
-    settings = {
-        "temperature": float(gen_kwargs.get("temperature") or 0.0) if sampled else 0.0,
-        "top_p": float(gen_kwargs["top_p"]) if sampled and "top_p" in gen_kwargs else None,
-        "top_k": float(gen_kwargs["top_k"]) if sampled and "top_k" in gen_kwargs else None,
-        "max_gen_toks": float(gen_kwargs["max_gen_toks"]) if "max_gen_toks" in gen_kwargs else None,
-        "repetition_penalty": float(gen_kwargs["repetition_penalty"]) if "repetition_penalty" in gen_kwargs else None,
-    }
-    return settings
+def _domain_and_prompt(task: str) -> tuple[str, str]:
+    try:
+        return parse_task_name(task)
+    except ValueError as err:
+        raise RunsError(str(err)) from None
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -133,7 +109,7 @@ def _sample_rows(path: Path, cell: str, rows: list[dict]) -> list[dict]:
         doc = sample.get("doc")
         if not isinstance(doc, dict) or not doc.get("id"):
             raise RunsError(f"{path}:{number}: field 'doc.id': missing (not a reportbench samples file?)")
-        row = {"cell": cell, "case_id": doc["id"], "target_hash": sample.get("target_hash") or _digest(sample.get("target", ""))}
+        row = {"cell": cell, "case_id": doc["id"], "target_hash": sample.get("target_hash") or text_digest(sample.get("target", ""))}
         for metric in TASK_METRICS:
             value = sample.get(metric)
             if value is not None and not isinstance(value, (int, float)):
@@ -141,17 +117,6 @@ def _sample_rows(path: Path, cell: str, rows: list[dict]) -> list[dict]:
             row[metric] = None if value is None else float(value)
         out.append(row)
     return out
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(str(text).encode()).hexdigest()
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise RunsError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
 
 
 def _hardware(environment: dict) -> str:
@@ -165,35 +130,35 @@ def _model_label(model: dict) -> str:
 
 
 def _grid_cell(cell_json: Path, root: Path) -> tuple[dict, list[dict]]:
-    record = _read_json(cell_json)
+    record = CellRecord.read(cell_json)
+    config, efficiency, environment = record.config, record.efficiency, record.environment or {}
+    domain, prompt = _domain_and_prompt(config["task"])
     try:
-        config, efficiency = record["config"], record["efficiency"]
-        domain, prompt = split_task_name(config["task"])
-        cell = {
-            "cell": record["cell_id"], "model": _model_label(config["model"]), "task": config["task"],
-            "domain": domain, "prompt": prompt, **decoding_settings(config["gen_kwargs"]),
-            "chat_template": bool(config["apply_chat_template"]), "seed": config["seed"], "split": config["split"],
-            "limit": config.get("limit"), "wall_seconds": efficiency["wall_seconds"],
-            "generated_tokens": efficiency["generated_tokens"], "parameters": efficiency.get("parameters"),
-            "finished_at": record.get("finished_at"),
-            "reportbench_version": config.get("reportbench"),
-            "lm_eval_version": (record.get("environment") or {}).get("packages", {}).get("lm_eval"),
-            "data_sha256": config.get("data_sha256"), "hardware": _hardware(record.get("environment") or {}),
-            "source": str(cell_json.parent.relative_to(root)) if cell_json.parent != root else ".",
-        }
-    except KeyError as err:
-        raise RunsError(f"{cell_json}: field {err.args[0]!r}: missing (not a reportbench grid cell?)") from None
-    samples_path = cell_json.parent / "samples.jsonl"
+        decoding = Decoding.from_settings(config["gen_kwargs"])
+    except DecodingError as err:
+        raise RunsError(f"{cell_json}: field 'config.gen_kwargs': {err}") from None
+    cell = {
+        "cell": record.cell_id, "model": _model_label(config["model"]), "task": config["task"],
+        "domain": domain, "prompt": prompt, **decoding.columns(),
+        "chat_template": bool(config["apply_chat_template"]), "seed": config["seed"], "split": config["split"],
+        "limit": config.get("limit"), "wall_seconds": efficiency["wall_seconds"],
+        "generated_tokens": efficiency["generated_tokens"], "parameters": efficiency.get("parameters"),
+        "finished_at": record.finished_at,
+        "reportbench_version": config.get("reportbench"),
+        "lm_eval_version": environment.get("packages", {}).get("lm_eval"),
+        "data_sha256": config.get("data_sha256"), "hardware": _hardware(environment),
+        "source": str(cell_json.parent.relative_to(root)) if cell_json.parent != root else ".",
+    }
+    samples_path = cell_json.parent / SAMPLES_FILE
     if not samples_path.is_file():
-        raise RunsError(f"{samples_path}: missing; a finished cell holds cell.json and samples.jsonl")
+        raise RunsError(f"{samples_path}: missing; a finished cell holds {CELL_FILE} and {SAMPLES_FILE}")
     rows = _sample_rows(samples_path, cell["cell"], _read_jsonl(samples_path))
     return cell, rows
 
 
-def _lm_eval_cells(results_path: Path, root: Path) -> list[tuple[dict, list[dict]]]:
+def _lm_eval_cells(output: LmEvalOutput, root: Path) -> list[tuple[dict, list[dict]]]:
     """One cell per task of a `lm_eval --log_samples` run; tasks that are groups have no samples file."""
-    results = _read_json(results_path)
-    stamp = results_path.stem[len("results_"):]
+    results = read_json(output.results)
     config = results.get("config") or {}
     model_args = config.get("model_args") or {}
     if isinstance(model_args, str):
@@ -202,21 +167,19 @@ def _lm_eval_cells(results_path: Path, root: Path) -> list[tuple[dict, list[dict
     if model_args.get("peft"):
         model += f"+{Path(str(model_args['peft'])).name}"
     finished = results.get("date")
-    samples_files = {task: results_path.parent / f"samples_{task}_{stamp}.jsonl" for task in sorted(results.get("configs") or {})}
-    samples_files = {task: path for task, path in samples_files.items() if path.is_file()}
+    samples_files = output.samples_files(sorted(results.get("configs") or {}))
     # lm-eval times the whole run, not each task: each task gets an equal share.
     task_seconds = float(results.get("total_evaluation_time_seconds") or 0) / len(samples_files) if samples_files else None
-    # lm-eval's HF model samples only with do_sample=True; vLLM samples whenever temperature > 0.
-    implicit_sampling = config.get("model") != "hf"
+    sampling = implicit_sampling(config.get("model"))
     out = []
     for task, samples_path in samples_files.items():
         task_config = results["configs"][task]
-        domain, prompt = split_task_name(task)
-        cell_id = _digest(f"{results_path.relative_to(root)}:{task}")[:16]
+        domain, prompt = _domain_and_prompt(task)
+        cell_id = text_digest(f"{output.results.relative_to(root)}:{task}")[:16]
         rows = _sample_rows(samples_path, cell_id, _read_jsonl(samples_path))
         out.append(({
             "cell": cell_id, "model": model, "task": task, "domain": domain, "prompt": prompt,
-            **decoding_settings({"do_sample": implicit_sampling} | (task_config.get("generation_kwargs") or {})),
+            **Decoding.from_gen_kwargs(task_config.get("generation_kwargs") or {}, sampling).columns(),
             "chat_template": bool(results.get("chat_template")), "seed": config.get("random_seed"),
             "split": (task_config.get("metadata") or {}).get("split", "test"), "limit": config.get("limit"),
             "wall_seconds": task_seconds,
@@ -257,23 +220,23 @@ def load_runs(path: str | Path) -> Runs:
     if export:
         return _read_export(export)
     found: list[tuple[dict, list[dict]]] = []
-    for cell_json in sorted(root.rglob("cell.json")):
+    for cell_json in sorted(root.rglob(CELL_FILE)):
         if any(part.startswith(".") for part in cell_json.relative_to(root).parts):
             continue  # a cell still being written (staging folder of a running or killed grid)
         found.append(_grid_cell(cell_json, root))
-    for results_path in sorted(root.rglob("results_*.json")):
-        found.extend(_lm_eval_cells(results_path, root))
+    for output in LmEvalOutput.find(root):
+        found.extend(_lm_eval_cells(output, root))
     if not found:
-        raise RunsError(f"{root}: no finished runs (no cell.json, results_*.json or {EXPORT_CELLS} below it)")
+        raise RunsError(f"{root}: no finished runs (no {CELL_FILE}, results_*.json or {EXPORT_CELLS} below it)")
     return _assemble(found)
 
 
 def _load_single_file(path: Path) -> Runs:
-    if path.name.startswith("results_"):
-        found = _lm_eval_cells(path, path.parent)
+    if LmEvalOutput.is_results_file(path):
+        found = _lm_eval_cells(LmEvalOutput(path), path.parent)
     elif path.name.startswith("samples_"):
-        stamp = path.stem.rsplit("_", 1)[1]
-        found = [c for c in _lm_eval_cells(path.parent / f"results_{stamp}.json", path.parent) if c[0]["source"] == path.name]
+        output, _ = LmEvalOutput.of_samples_file(path)
+        found = [c for c in _lm_eval_cells(output, path.parent) if c[0]["source"] == path.name]
     else:
         raise RunsError(f"{path}: expected a folder, a results_*.json or a samples_*.jsonl file")
     if not found:
@@ -301,10 +264,3 @@ def export_runs(runs: Runs, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     runs.cells.to_csv(folder / EXPORT_CELLS, index=False, lineterminator="\n")
     runs.samples.to_csv(folder / EXPORT_SAMPLES, index=False, lineterminator="\n")
-
-
-def higher_is_better(metric: str) -> bool:
-    direction = METRICS[metric].higher_is_better
-    if direction is None:
-        raise RunsError(f"metric {metric!r} has no better direction (e.g. a length); pick a score metric")
-    return bool(direction)

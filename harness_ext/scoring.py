@@ -16,15 +16,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reportbench.cases import KEY_FIELDS
 from reportbench.jsonl import numbered_objects
-from reportbench.metrics import TASK_METRICS, ScoringInput, get_metric, score_samples
+from reportbench.metrics import DEFAULT_OPTIONS, NEEDS, TASK_METRICS, MetricOptions, MetricOptionsError, ScoringInput, get_metric, score_samples
+from reportbench.metrics.base import FIELDS, GENERATION, MODEL, TITLES
 from reportbench.metrics.confidence import summarize
+from reportbench.metrics.schema import KEY_FIELDS, REFERENCE_FIELD, TITLE_FIELD
 from reportbench.parsing import parse_report
-
-NEEDS_FIELDS = {"fact_recall", "hallucinated_facts"}
-NEEDS_TITLES = {"title_rougeL", "title_bi_encoder"}
-NEEDS_GENERATION = {"json_valid"}
 
 
 class ScoreInputError(ValueError):
@@ -36,9 +33,7 @@ class Row:
     line: int
     row_id: str
     sample: ScoringInput
-    has_fields: bool
-    has_titles: bool
-    has_generation: bool
+    has: frozenset[str]  # the metric needs (metrics.base.NEEDS) this row can satisfy
 
 
 @dataclass
@@ -66,11 +61,12 @@ def _row(record: dict, path: Path, line: int) -> Row:
             generation = record["resps"][0][0]
         except (IndexError, TypeError, KeyError):
             raise ScoreInputError(f"{path}:{line}: field 'resps': expected [[generation]]") from None
-        for key in ("event_description", *KEY_FIELDS):
+        for key in (REFERENCE_FIELD, *KEY_FIELDS):
             _text(doc, key, path, line)
         parsed = parse_report(generation)
         sample = ScoringInput.from_case(doc, parsed.report, parsed.title, parsed.json_valid)
-        return Row(line, str(doc.get("id", record.get("doc_id", line))), sample, True, "report_name" in doc, True)
+        has = {FIELDS, GENERATION, MODEL} | ({TITLES} if TITLE_FIELD in doc else set())
+        return Row(line, str(doc.get("id", record.get("doc_id", line))), sample, frozenset(has))
     reference = _text(record, "reference", path, line)
     generation = _text(record, "generation", path, line, required=False)
     if generation is not None:
@@ -80,7 +76,7 @@ def _row(record: dict, path: Path, line: int) -> Row:
         report = _text(record, "prediction", path, line)
         title, json_valid = _text(record, "title", path, line, required=False) or "", False
     has_fields = all(isinstance(record.get(k), str) for k in KEY_FIELDS)
-    reference_title = _text(record, "report_name", path, line, required=False)
+    reference_title = _text(record, TITLE_FIELD, path, line, required=False)
     sample = ScoringInput(
         prediction=report,
         reference=reference,
@@ -90,7 +86,8 @@ def _row(record: dict, path: Path, line: int) -> Row:
         fields={k: record[k] for k in KEY_FIELDS} if has_fields else {},
     )
     has_titles = reference_title is not None and (generation is not None or "title" in record)
-    return Row(line, str(record.get("id", line)), sample, has_fields, has_titles, generation is not None)
+    has = {MODEL} | ({FIELDS} if has_fields else set()) | ({TITLES} if has_titles else set()) | ({GENERATION} if generation is not None else set())
+    return Row(line, str(record.get("id", line)), sample, frozenset(has))
 
 
 def read_rows(path: str | Path) -> list[Row]:
@@ -108,21 +105,15 @@ def read_rows(path: str | Path) -> list[Row]:
 
 
 def _applicable(name: str, rows: list[Row]) -> str | None:
-    """Why a metric cannot be computed for these rows, or None."""
-    needs = [
-        (NEEDS_FIELDS, "has_fields", "the seven key fields"),
-        (NEEDS_TITLES, "has_titles", "a generated title and report_name"),
-        (NEEDS_GENERATION, "has_generation", "raw generations (a 'generation' column or lm-eval samples)"),
-    ]
-    for names, attribute, what in needs:
-        if name in names:
-            missing = [r.line for r in rows if not getattr(r, attribute)]
-            if missing:
-                return f"needs {what}; missing on {len(missing)} row(s), first at line {missing[0]}"
+    """Why a metric cannot be computed for these rows (a need they lack), or None."""
+    for need in sorted(get_metric(name).needs):
+        missing = [r.line for r in rows if need not in r.has]
+        if missing:
+            return f"needs {NEEDS[need]}; missing on {len(missing)} row(s), first at line {missing[0]}"
     return None
 
 
-def score_file(path: str | Path, metric_names=TASK_METRICS) -> ScoreRun:
+def score_file(path: str | Path, metric_names=TASK_METRICS, options: MetricOptions = DEFAULT_OPTIONS) -> ScoreRun:
     rows = read_rows(path)
     run = ScoreRun(rows)
     wanted = []
@@ -133,7 +124,7 @@ def score_file(path: str | Path, metric_names=TASK_METRICS) -> ScoreRun:
             run.skipped[name] = reason
         else:
             wanted.append(name)
-    scores = score_samples([r.sample for r in rows], wanted)
+    scores = score_samples([r.sample for r in rows], wanted, options)
     run.values = scores.values
     run.skipped.update({name: f"unavailable: {why}" for name, why in scores.unavailable.items()})
     return run
@@ -155,14 +146,12 @@ def summary_table(run: ScoreRun) -> list[dict]:
 def main(args) -> int:
     from tabulate import tabulate
 
-    from reportbench.metrics.semantic import OPTION_NAMES, configure
+    from reportbench.cli import options_from_args
 
     names = [n.strip() for n in args.metrics.split(",")] if args.metrics else list(TASK_METRICS)
-    options = {k: v for k, v in vars(args).items() if k in OPTION_NAMES and v is not None}
     try:
-        configure(**options)
-        run = score_file(args.input, names)
-    except (ScoreInputError, KeyError, ValueError) as err:
+        run = score_file(args.input, names, options_from_args(args))
+    except (ScoreInputError, MetricOptionsError, KeyError, ValueError) as err:
         print(f"reportbench score: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2
     write_scores(run, args.output)

@@ -1,4 +1,14 @@
-"""Declared metrics, looked up by name, and batched scoring of many samples at once."""
+"""The metric registry, and batched scoring of many samples at once.
+
+The registry is the one list of metrics: its order is the order of every table (lm-eval's
+`metric_list`, samples columns, summaries, leaderboards). What each metric needs (key fields,
+titles, the raw generation, a model), whether the short summary shows it and whether it may be
+a default ranking metric are declared on the `Metric` itself; the task YAMLs, `reportbench
+score`'s skip rules, summaries and leaderboards are derived from it.
+
+This package is a leaf: it imports nothing from the harness (`reportbench.*` outside
+`reportbench.metrics`).
+"""
 
 from __future__ import annotations
 
@@ -6,37 +16,24 @@ import sys
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from reportbench.metrics.base import Metric, MetricUnavailable, ScoringInput
+from reportbench.metrics.base import NEEDS, Metric, MetricUnavailable, ScoringInput
 from reportbench.metrics.facts import FACT_METRICS
 from reportbench.metrics.format import FORMAT_METRICS
-from reportbench.metrics.lexical import LEXICAL_METRICS
-from reportbench.metrics.semantic import SEMANTIC_METRICS
+from reportbench.metrics.lexical import LEXICAL_METRICS, TITLE_ROUGE_L
+from reportbench.metrics.options import DEFAULT_OPTIONS, MetricOptions, MetricOptionsError
+from reportbench.metrics.semantic import SEMANTIC_METRICS, TITLE_BI_ENCODER
 
-METRICS: dict[str, Metric] = {m.name: m for m in [*LEXICAL_METRICS, *SEMANTIC_METRICS, *FACT_METRICS, *FORMAT_METRICS]}
-
+# Semantic, surface, facts, title, then format and length.
+REGISTRY: tuple[Metric, ...] = (*SEMANTIC_METRICS, *LEXICAL_METRICS, *FACT_METRICS, TITLE_ROUGE_L, TITLE_BI_ENCODER, *FORMAT_METRICS)
+METRICS: dict[str, Metric] = {m.name: m for m in REGISTRY}
+if len(METRICS) != len(REGISTRY):
+    raise RuntimeError("two metrics share a name")
 # What every report task computes, in table order.
-TASK_METRICS = (
-    "cross_encoder",
-    "bi_encoder_cosine",
-    "bertscore_precision",
-    "bertscore_recall",
-    "bertscore_f1",
-    "bertscore_f1_rescaled",
-    "rouge1",
-    "rouge2",
-    "rougeL",
-    "rougeLsum",
-    "bleu",
-    "fact_recall",
-    "hallucinated_facts",
-    "title_rougeL",
-    "title_bi_encoder",
-    "json_valid",
-    "single_paragraph",
-    "preamble",
-    "words",
-    "length_ratio",
-)
+TASK_METRICS: tuple[str, ...] = tuple(METRICS)
+# The short per-task summary table.
+SUMMARY_METRICS: tuple[str, ...] = tuple(m.name for m in REGISTRY if m.summary)
+# Default ranking metrics, most preferred first.
+PRIMARY_PREFERENCE: tuple[str, ...] = tuple(m.name for m in sorted((m for m in REGISTRY if m.primary_rank), key=lambda m: m.primary_rank))
 
 
 def get_metric(name: str) -> Metric:
@@ -60,13 +57,14 @@ class Scores:
 _warned: set[str] = set()
 
 
-def score_samples(samples: Sequence[ScoringInput], names: Sequence[str] = TASK_METRICS) -> Scores:
+def score_samples(samples: Sequence[ScoringInput], names: Sequence[str] = TASK_METRICS,
+                  options: MetricOptions = DEFAULT_OPTIONS) -> Scores:
     """Scores all samples with each metric in one call; a missing model never fails the run."""
     scores = Scores()
     for name in names:
         metric = get_metric(name)
         try:
-            scores.values[name] = metric.score_batch(samples)
+            scores.values[name] = metric.score_batch(samples, options)
         except MetricUnavailable as err:
             scores.unavailable[name] = str(err)
             if str(err) not in _warned:  # once per process, not once per task
@@ -75,8 +73,12 @@ def score_samples(samples: Sequence[ScoringInput], names: Sequence[str] = TASK_M
     return scores
 
 
-def score_sample(sample: ScoringInput, names: Sequence[str] = TASK_METRICS) -> dict[str, float]:
-    return score_samples([sample], names).row(0)
+def score_sample(sample: ScoringInput, names: Sequence[str] = TASK_METRICS, options: MetricOptions = DEFAULT_OPTIONS) -> dict[str, float]:
+    return score_samples([sample], names, options).row(0)
 
 
-__all__ = ["Metric", "MetricUnavailable", "ScoringInput", "Scores", "METRICS", "TASK_METRICS", "get_metric", "score_samples", "score_sample"]
+__all__ = [
+    "Metric", "MetricUnavailable", "MetricOptions", "MetricOptionsError", "ScoringInput", "Scores", "METRICS", "NEEDS",
+    "REGISTRY", "TASK_METRICS", "SUMMARY_METRICS", "PRIMARY_PREFERENCE", "DEFAULT_OPTIONS", "get_metric",
+    "score_samples", "score_sample",
+]

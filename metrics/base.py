@@ -3,7 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+
+from reportbench.metrics.schema import KEY_FIELDS, REFERENCE_FIELD, TITLE_FIELD
+
+if TYPE_CHECKING:
+    from reportbench.metrics.options import MetricOptions
+
+# What a metric may need beyond a report and its reference.
+FIELDS = "fields"  # the case's seven key fields
+TITLES = "titles"  # a generated title and the reference title
+GENERATION = "generation"  # the raw generation, not just the report parsed out of it
+MODEL = "model"  # a model (loaded per the metric options); unavailable when it cannot load
+NEEDS = {
+    FIELDS: "the seven key fields",
+    TITLES: "a generated title and report_name",
+    GENERATION: "raw generations (a 'generation' column or lm-eval samples)",
+    MODEL: "a metric model",
+}
+ARROWS = {True: "↑", False: "↓", None: ""}
 
 
 @dataclass(frozen=True)
@@ -20,14 +38,12 @@ class ScoringInput:
     @classmethod
     def from_case(cls, case: Mapping[str, str], report: str, title: str = "", json_valid: bool = False) -> "ScoringInput":
         """A generated title and report against a case (reference report, reference title, key fields)."""
-        from reportbench.cases import KEY_FIELDS
-
         return cls(
             prediction=report,
-            reference=case["event_description"],
+            reference=case[REFERENCE_FIELD],
             json_valid=json_valid,
             predicted_title=title,
-            reference_title=case.get("report_name", ""),
+            reference_title=case.get(TITLE_FIELD, ""),
             fields={name: case.get(name, "") for name in KEY_FIELDS},
         )
 
@@ -42,37 +58,56 @@ class Metric:
     description: str
     # None: neither direction is better (e.g. a ratio whose ideal is 1.0).
     higher_is_better: bool | None
-    # Exactly one of sample_fn (one pair at a time) and batch_fn (all pairs in one call).
+    # Exactly one of sample_fn (one pair at a time) and batch_fn (all pairs in one call, with the options).
     sample_fn: Callable[[ScoringInput], float] | None = None
-    batch_fn: Callable[[Sequence[ScoringInput]], Sequence[float]] | None = None
+    batch_fn: Callable[[Sequence[ScoringInput], "MetricOptions"], Sequence[float]] | None = None
     aggregation: str = "mean"
-    # Exact library settings, so anyone can recompute the metric without reportbench.
-    # A callable is resolved when described, because it may depend on configured model paths.
-    settings: dict | Callable[[], dict] = field(default_factory=dict)
+    # What the metric reads besides report and reference: a subset of NEEDS.
+    needs: frozenset[str] = frozenset()
+    # Shown in the short per-task summary table of `reportbench lm-eval`.
+    summary: bool = False
+    # Default ranking metric of leaderboards and comparisons: the lowest rank present in every sample wins.
+    primary_rank: int | None = None
+    # Exact library settings, so anyone can recompute the metric without reportbench. A callable
+    # receives the metric options, since the models they name change the settings.
+    settings: dict | Callable[["MetricOptions"], dict] = field(default_factory=dict)
 
     def __post_init__(self):
         if (self.sample_fn is None) == (self.batch_fn is None):
             raise ValueError(f"metric {self.name!r} needs exactly one of sample_fn and batch_fn")
+        unknown = set(self.needs) - set(NEEDS)
+        if unknown:
+            raise ValueError(f"metric {self.name!r}: unknown needs {sorted(unknown)}; known: {', '.join(NEEDS)}")
 
     @property
     def batched(self) -> bool:
         return self.batch_fn is not None
 
-    def score(self, sample: ScoringInput) -> float:
-        return self.score_batch([sample])[0]
+    @property
+    def arrow(self) -> str:
+        """↑, ↓ or '' (no better direction)."""
+        return ARROWS[self.higher_is_better]
 
-    def score_batch(self, samples: Sequence[ScoringInput]) -> list[float]:
+    def score(self, sample: ScoringInput, options: "MetricOptions | None" = None) -> float:
+        return self.score_batch([sample], options)[0]
+
+    def score_batch(self, samples: Sequence[ScoringInput], options: "MetricOptions | None" = None) -> list[float]:
+        from reportbench.metrics.options import DEFAULT_OPTIONS
+
         if self.batch_fn is not None:
-            return [float(v) for v in self.batch_fn(samples)] if samples else []
+            return [float(v) for v in self.batch_fn(samples, options or DEFAULT_OPTIONS)] if samples else []
         return [float(self.sample_fn(sample)) for sample in samples]
 
-    def describe(self) -> dict:
-        settings = self.settings() if callable(self.settings) else self.settings
+    def describe(self, options: "MetricOptions | None" = None) -> dict:
+        from reportbench.metrics.options import DEFAULT_OPTIONS
+
+        settings = self.settings(options or DEFAULT_OPTIONS) if callable(self.settings) else self.settings
         return {
             "name": self.name,
             "description": self.description,
             "higher_is_better": self.higher_is_better,
             "aggregation": self.aggregation,
             "batched": self.batched,
+            "needs": sorted(self.needs),
             "settings": settings,
         }

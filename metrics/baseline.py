@@ -27,13 +27,10 @@ def unrelated_reference_pairs(references: list[str], pairs: int = BASELINE_PAIRS
     return candidates, references_out
 
 
-def build_bertscore_baseline(out: Path, model_path: str, num_layers: int, pairs: int = BASELINE_PAIRS) -> Path:
+def build_bertscore_baseline(out: Path, references: list[str], model_path: str, num_layers: int, pairs: int = BASELINE_PAIRS) -> Path:
+    """references: every reference report of the benchmark (the caller reads the case files)."""
     from bert_score import BERTScorer
 
-    from reportbench.cases import DOMAINS, read_cases
-    from reportbench.paths import packaged_data_dir
-
-    references = [c["event_description"] for d in DOMAINS for c in read_cases(packaged_data_dir() / f"{d}.jsonl", d)]
     candidates, refs = unrelated_reference_pairs(references, pairs)
     scorer = BERTScorer(model_type=model_path, num_layers=num_layers, all_layers=True)
     precision, recall, f1 = scorer.score(candidates, refs, batch_size=64)  # each (layers + 1, pairs)

@@ -12,8 +12,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from reportbench.cases import KEY_FIELDS
-from reportbench.metrics.base import Metric
+from reportbench.metrics.base import FIELDS, Metric
+from reportbench.metrics.schema import KEY_FIELDS
 
 _MONTHS = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
@@ -131,6 +131,8 @@ FACT_RECALL = Metric(
     description="share of the key facts of the fields (dates, times, IDs, quantities, numbers, names) found in the report",
     sample_fn=lambda s: fact_recall(s.fields, s.prediction),
     higher_is_better=True,
+    needs=frozenset({FIELDS}),
+    summary=True,
     settings={"extractor": "reportbench.metrics.facts.extract_facts", "matching": "verbatim after NFKC, dash and space normalisation, case-insensitive"},
 )
 HALLUCINATED_FACTS = Metric(
@@ -138,6 +140,7 @@ HALLUCINATED_FACTS = Metric(
     description="count of distinct numbers, dates, times and IDs in the report that appear in none of the key fields",
     sample_fn=lambda s: len(invented_facts(s.fields, s.prediction)),
     higher_is_better=False,
+    needs=frozenset({FIELDS}),
     settings={"extractor": "reportbench.metrics.facts.facts_in_text", "matching": "as fact_recall, against all seven fields"},
 )
 FACT_METRICS = [FACT_RECALL, HALLUCINATED_FACTS]

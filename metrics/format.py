@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from reportbench.metrics.base import Metric, ScoringInput
+from reportbench.metrics.base import GENERATION, Metric, ScoringInput
 
 # Chatter a model puts before the report itself ("Sure! Here is the report:").
 PREAMBLE = re.compile(
@@ -53,6 +53,8 @@ JSON_VALID = Metric(
     description='1 if the generation held a JSON object with a "report" field, else 0',
     sample_fn=lambda s: 1.0 if s.json_valid else 0.0,
     higher_is_better=True,
+    needs=frozenset({GENERATION}),
+    summary=True,
     settings={"parser": "reportbench.parsing.parse_report"},
 )
 SINGLE_PARAGRAPH = Metric(
@@ -69,4 +71,4 @@ PREAMBLE_METRIC = Metric(
     higher_is_better=False,
     settings={"pattern": PREAMBLE.pattern, "flags": "IGNORECASE"},
 )
-FORMAT_METRICS = [LENGTH_RATIO, WORDS, JSON_VALID, SINGLE_PARAGRAPH, PREAMBLE_METRIC]
+FORMAT_METRICS = [JSON_VALID, SINGLE_PARAGRAPH, PREAMBLE_METRIC, WORDS, LENGTH_RATIO]

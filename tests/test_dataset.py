@@ -63,7 +63,7 @@ def test_worked_examples_are_not_in_the_data(shipped):
 def test_no_two_reference_reports_are_near_duplicates():
     from sentence_transformers import SentenceTransformer
 
-    from reportbench.models import encoder_path
+    from reportbench.metrics.encoders import encoder_path
 
     cases = [c for d in DOMAINS for c in read_cases(packaged_data_dir() / f"{d}.jsonl", d)]
     encoder = SentenceTransformer(str(encoder_path("all-minilm-l6-v2")), device="cpu")

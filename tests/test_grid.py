@@ -9,9 +9,11 @@ import pytest
 import yaml
 
 from conftest import BIN, run_cli
-from reportbench.grid import GridConfigError, expand_cells, load_config, normalise_decoding, shard
+from reportbench.grid import GridConfigError, expand_cells, load_config, shard
 
 TASKS = ["reportbench_pharma_c", "reportbench_traffic_d"]
+# Ids of cells_of(write_config(decoding={temperature: [0, 1], top_p: [0.6], max_gen_toks: [12]})) at reportbench 0.1.0.
+STABLE_IDS = ["2eee23395ba66ef0", "19a4bb9128c20402", "6dac12a3784f0309", "54b6b2572312bd78"]
 
 
 def write_config(tmp_path, **overrides):
@@ -85,10 +87,22 @@ def test_bad_config_names_file_and_key(tmp_path, overrides, message):
     assert str(err.value).startswith(str(path)) and message in str(err.value)
 
 
-def test_normalised_decoding_is_complete():
-    assert normalise_decoding({"temperature": 0.8}, "decoding", "g.yaml") == {
-        "temperature": 0.8, "top_p": 1.0, "top_k": 0, "max_gen_toks": 300, "repetition_penalty": 1.0, "do_sample": True,
-    }
+def test_cell_ids_are_stable(tmp_path):
+    """A refactor must not orphan finished cells: these ids were computed before the Decoding type existed."""
+    from reportbench import __version__
+
+    cells = cells_of(write_config(tmp_path, decoding={"temperature": [0.0, 1.0], "top_p": [0.6], "max_gen_toks": [12]}))
+    if __version__ == "0.1.0":  # the version is part of the id
+        assert [c.cell_id for c in cells] == STABLE_IDS
+
+
+def test_metric_options_are_checked_with_the_file_and_key(tmp_path):
+    path = write_config(tmp_path, metric_options={"device": "cuda"})
+    with pytest.raises(GridConfigError, match=r"grid.yaml: metric_options: unknown metric option\(s\) device \(device is called metric_device\)"):
+        load_config(path)
+    path = write_config(tmp_path, metric_options={"cross_encoder_mode": "fancy"})
+    with pytest.raises(GridConfigError, match="cross_encoder_mode must be one of sts, seed"):
+        load_config(path)
 
 
 # ---------------------------------------------------------------- real runs on a tiny random Llama

@@ -5,7 +5,8 @@ import pytest
 
 from conftest import run_cli
 from fixture_runs import cases, write_cell
-from reportbench.leaderboard import aggregate, build_page, choose_primary, grid_tables, ranking_table
+from reportbench.leaderboard import aggregate, build_page, grid_tables, ranking_table
+from reportbench.primary import choose_primary
 from reportbench.metrics.confidence import summarize
 from reportbench.runs import RunsError, load_runs
 
@@ -83,16 +84,16 @@ def test_configs_missing_cases_are_named_not_ranked(runs_dir, tmp_path):
 
 def test_primary_metric_defaults_and_choice(runs_dir, tmp_path):
     runs = load_runs(runs_dir)
-    metric, reason = choose_primary(runs, None)
+    metric, reason = choose_primary(runs.complete_metrics, None)
     assert metric == "bi_encoder_cosine" and "no cross-encoder" in reason
-    assert choose_primary(runs, "rougeL")[0] == "rougeL"
+    assert choose_primary(runs.complete_metrics, "rougeL")[0] == "rougeL"
     with pytest.raises(RunsError, match="no better direction"):
-        choose_primary(runs, "words")
+        choose_primary(runs.complete_metrics, "words")
     with pytest.raises(RunsError, match="unknown metric"):
-        choose_primary(runs, "nope")
+        choose_primary(runs.complete_metrics, "nope")
     with_ce = tmp_path / "with_ce"
     write_cell(with_ce, {"pharma-001": {"cross_encoder": 0.4}, "pharma-002": {"cross_encoder": 0.6}})
-    assert choose_primary(load_runs(with_ce), None)[0] == "cross_encoder"
+    assert choose_primary(load_runs(with_ce).complete_metrics, None)[0] == "cross_encoder"
 
 
 def test_lower_is_better_primary_ranks_ascending(runs_dir):

@@ -65,12 +65,26 @@ def test_registry_declares_every_task_metric():
         get_metric("nope")
 
 
-def test_task_yaml_declares_the_same_metrics():
-    import yaml
+def test_metrics_declare_what_they_need():
+    from reportbench.metrics import NEEDS, PRIMARY_PREFERENCE, SUMMARY_METRICS
 
-    template = Path(__file__).resolve().parent.parent / "tasks" / "_report_template_yaml"
-    text = template.read_text().replace("!function", "")  # tags only matter to lm-eval
-    metric_list = yaml.safe_load(text)["metric_list"]
-    assert [m["metric"] for m in metric_list] == list(TASK_METRICS)
-    for entry in metric_list:
-        assert entry["higher_is_better"] == METRICS[entry["metric"]].higher_is_better
+    assert all(set(m.needs) <= set(NEEDS) for m in METRICS.values())
+    assert {n for n, m in METRICS.items() if "fields" in m.needs} == {"fact_recall", "hallucinated_facts"}
+    assert {n for n, m in METRICS.items() if "titles" in m.needs} == {"title_rougeL", "title_bi_encoder"}
+    assert {n for n, m in METRICS.items() if "generation" in m.needs} == {"json_valid"}
+    assert all("model" in METRICS[n].needs for n in ("cross_encoder", "bi_encoder_cosine", "bertscore_f1"))
+    assert PRIMARY_PREFERENCE == ("cross_encoder", "bi_encoder_cosine")
+    assert SUMMARY_METRICS == ("cross_encoder", "bi_encoder_cosine", "bertscore_f1", "rougeL", "fact_recall", "json_valid")
+    with pytest.raises(ValueError, match="unknown needs"):
+        type(METRICS["words"])(name="x", description="", higher_is_better=True, sample_fn=len, needs=frozenset({"gpu"}))
+
+
+def test_metrics_package_imports_nothing_from_the_harness():
+    """metrics/ is a leaf: the harness imports it, never the other way round."""
+    import ast
+
+    for path in sorted((Path(__file__).resolve().parent.parent / "metrics").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert not name.startswith("reportbench.") or name.startswith("reportbench.metrics"), f"{path.name} imports {name}"

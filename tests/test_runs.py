@@ -7,7 +7,8 @@ import pytest
 
 from conftest import write_jsonl
 from fixture_runs import cases, write_cell
-from reportbench.runs import RunsError, decoding_settings, export_runs, format_setting, load_runs
+from reportbench.labels import format_setting
+from reportbench.runs import RunsError, export_runs, load_runs
 
 
 def test_grid_cells_are_read_with_normalised_settings(tmp_path):
@@ -66,10 +67,7 @@ def test_lm_eval_output_folder_is_read(tmp_path):
         assert cell["wall_seconds"] == 12.5 and cell["finished_at"].startswith("2026-11-18")
 
 
-def test_decoding_settings_of_sampled_and_greedy_kwargs():
-    assert decoding_settings({"temperature": 0.7, "top_p": 0.9, "do_sample": True})["top_p"] == 0.9
-    assert decoding_settings({"temperature": 0.7, "top_p": 0.9, "do_sample": False}) == {
-        "temperature": 0.0, "top_p": None, "top_k": None, "max_gen_toks": None, "repetition_penalty": None}
+def test_setting_spellings():
     assert [format_setting("top_k", 50.0), format_setting("temperature", 1.0), format_setting("top_p", None)] == ["50", "1", "—"]
 
 

@@ -135,7 +135,7 @@ def test_pca_loadings_agree_with_correlation():
     """Two perfectly correlated metrics load identically; an anti-correlated one loads opposite."""
     import pandas as pd
 
-    from reportbench.metrics_commands import pca_loadings
+    from reportbench.correlation import pca_loadings
 
     x = np.linspace(0, 1, 20)
     table = pd.DataFrame({"a": x, "b": 2 * x + 1, "c": -x, "d": np.sin(7 * x)})

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from reportbench.cases import select_cases
-from reportbench.metrics import TASK_METRICS, ScoringInput, score_samples
+from reportbench.metrics import DEFAULT_OPTIONS, TASK_METRICS, MetricOptions, MetricOptionsError, ScoringInput, score_samples
 from reportbench.metrics import semantic
+from reportbench.metrics.encoders import DEFAULT_ENCODER, resolve_model
 
 CASES = select_cases("pharma")[:6] + select_cases("traffic")[:6]
 PREDICTIONS = [c["event_description"] for c in CASES[1:] + CASES[:1]]  # other cases' reports: partial overlap
@@ -21,7 +22,7 @@ def samples(predictions=PREDICTIONS, references=REFERENCES):
 
 @pytest.fixture(scope="module")
 def minilm_path():
-    return semantic.resolve_model(semantic.DEFAULT_ENCODER)
+    return resolve_model(DEFAULT_ENCODER)
 
 
 def test_bi_encoder_cosine_equals_sentence_transformers(minilm_path):
@@ -41,7 +42,7 @@ def test_bertscore_equals_bert_score(minilm_path):
     raw = BERTScorer(model_type=minilm_path, num_layers=6).score(PREDICTIONS, REFERENCES)
     rescaled = BERTScorer(
         model_type=minilm_path, num_layers=6, lang="en", rescale_with_baseline=True,
-        baseline_path=str(semantic.bertscore_baseline_path()),
+        baseline_path=str(semantic.bertscore_baseline_path(DEFAULT_OPTIONS)),
     ).score(PREDICTIONS, REFERENCES)
     for name, expected in zip(names, [*raw, rescaled[2]]):
         np.testing.assert_allclose(got[name], expected.numpy(), atol=1e-5, err_msg=name)
@@ -50,7 +51,7 @@ def test_bertscore_equals_bert_score(minilm_path):
 def test_shipped_baseline_is_well_formed():
     import pandas as pd
 
-    shipped = pd.read_csv(semantic.bertscore_baseline_path())
+    shipped = pd.read_csv(semantic.bertscore_baseline_path(DEFAULT_OPTIONS))
     assert list(shipped.columns) == ["LAYER", "P", "R", "F"] and list(shipped["LAYER"]) == list(range(7))
     assert ((shipped[["P", "R", "F"]] > 0) & (shipped[["P", "R", "F"]] < 1)).all().all()
 
@@ -61,59 +62,77 @@ def test_shipped_baseline_is_reproduced_by_its_builder(tmp_path, minilm_path):
     import pandas as pd
 
     from reportbench.metrics.baseline import build_bertscore_baseline
+    from reportbench.metrics_commands import reference_reports
 
-    rebuilt = pd.read_csv(build_bertscore_baseline(tmp_path / "b.csv", minilm_path, 6))
-    shipped = pd.read_csv(semantic.bertscore_baseline_path())
+    rebuilt = pd.read_csv(build_bertscore_baseline(tmp_path / "b.csv", reference_reports(), minilm_path, 6))
+    shipped = pd.read_csv(semantic.bertscore_baseline_path(DEFAULT_OPTIONS))
     np.testing.assert_allclose(rebuilt.to_numpy(), shipped.to_numpy(), atol=1e-6)
 
 
-def test_cross_encoder_sts_and_seed_modes(tiny_cross_encoder, metric_options):
+def test_cross_encoder_sts_and_seed_modes(tiny_cross_encoder):
     from sentence_transformers import CrossEncoder
 
     model = CrossEncoder(str(tiny_cross_encoder), device="cpu")
     pairs = list(zip(REFERENCES, PREDICTIONS))
-    metric_options(cross_encoder=str(tiny_cross_encoder), cross_encoder_mode="sts")
-    sts = score_samples(samples(), ["cross_encoder"]).values["cross_encoder"]
+    options = MetricOptions(cross_encoder=str(tiny_cross_encoder), cross_encoder_mode="sts")
+    sts = score_samples(samples(), ["cross_encoder"], options).values["cross_encoder"]
     np.testing.assert_allclose(sts, model.predict(pairs, activation_fn=torch.nn.Sigmoid()), atol=1e-5)
     assert all(0 <= v <= 1 for v in sts)
 
-    metric_options(cross_encoder_mode="seed")
-    seed = score_samples(samples(), ["cross_encoder"]).values["cross_encoder"]
+    options = MetricOptions(cross_encoder=str(tiny_cross_encoder), cross_encoder_mode="seed")
+    seed = score_samples(samples(), ["cross_encoder"], options).values["cross_encoder"]
     logits = model.predict(pairs, activation_fn=torch.nn.Identity())
     own = model.predict([(r, r) for r in REFERENCES], activation_fn=torch.nn.Identity())
     np.testing.assert_allclose(seed, logits / own, rtol=1e-5)
-    identical = score_samples(samples(REFERENCES, REFERENCES), ["cross_encoder"]).values["cross_encoder"]
+    identical = score_samples(samples(REFERENCES, REFERENCES), ["cross_encoder"], options).values["cross_encoder"]
     np.testing.assert_allclose(identical, 1.0, rtol=1e-5)
 
 
-def test_missing_cross_encoder_is_reported_not_invented(metric_options, tmp_path, capsys):
-    metric_options(cross_encoder=str(tmp_path / "no-such-model"))
-    scores = score_samples(samples(), ["cross_encoder", "rouge1"])
+def test_missing_cross_encoder_is_reported_not_invented(tmp_path, capsys):
+    options = MetricOptions(cross_encoder=str(tmp_path / "no-such-model"))
+    scores = score_samples(samples(), ["cross_encoder", "rouge1"], options)
     assert "cross_encoder" not in scores.values and len(scores.values["rouge1"]) == len(REFERENCES)
     reason = scores.unavailable["cross_encoder"]
     assert f"cannot load cross-encoder model '{tmp_path / 'no-such-model'}'" in reason
     assert "--cross-encoder PATH" in reason and "\n" not in reason
     # Asking again fails fast with the same reason and warns only once per process.
-    assert score_samples(samples(), ["cross_encoder"]).unavailable["cross_encoder"] == reason
+    assert score_samples(samples(), ["cross_encoder"], options).unavailable["cross_encoder"] == reason
     assert capsys.readouterr().err.count("metric 'cross_encoder' unavailable") == 1
 
 
 def test_reference_embeddings_are_computed_once(monkeypatch):
-    path, model = semantic.sentence_encoder(semantic.DEFAULT_ENCODER)
+    path, model = semantic.sentence_encoder(DEFAULT_ENCODER)
     encoded = []
     original = model.encode
     monkeypatch.setattr(model, "encode", lambda texts, **kw: (encoded.append(len(texts)), original(texts, **kw))[1])
     fresh = [f"Reference number {i} about a pump." for i in range(5)]
-    semantic.cosine_pairs(semantic.DEFAULT_ENCODER, ["a"] * 5, fresh)
-    semantic.cosine_pairs(semantic.DEFAULT_ENCODER, ["b"] * 5, fresh)  # a second grid cell
+    semantic.cosine_pairs(DEFAULT_ENCODER, ["a"] * 5, fresh)
+    semantic.cosine_pairs(DEFAULT_ENCODER, ["b"] * 5, fresh)  # a second grid cell
     assert encoded == [5, 5, 5]  # predictions twice, references once
 
 
-def test_unknown_option_is_an_error(metric_options):
-    with pytest.raises(ValueError, match="unknown metric option"):
-        metric_options(cross_encoderr="x")
-    with pytest.raises(ValueError, match="cross_encoder_mode must be one of sts, seed"):
-        metric_options(cross_encoder_mode="fancy")
+def test_options_are_parsed_by_one_function_from_every_door():
+    with pytest.raises(MetricOptionsError, match="grid.yaml: metric_options: unknown metric option\\(s\\) cross_encoderr"):
+        MetricOptions.parse({"cross_encoderr": "x"}, "grid.yaml: metric_options")
+    with pytest.raises(MetricOptionsError, match="cross_encoder_mode must be one of sts, seed"):
+        MetricOptions.parse({"cross_encoder_mode": "fancy"})
+    with pytest.raises(MetricOptionsError, match="metric_batch_size: expected int, got 'many'"):
+        MetricOptions.parse({"metric_batch_size": "many"})
+    # --metadata carries numbers as strings and holds lm-eval's other keys (model args, split, version).
+    parsed = MetricOptions.from_run_metadata({"metric_batch_size": "8", "bertscore_num_layers": "5", "device": "cuda:0",
+                                              "batch_size": "auto", "split": "dev", "version": 2.0})
+    assert (parsed.metric_batch_size, parsed.bertscore_num_layers, parsed.metric_device) == (8, 5, "cpu")
+    assert MetricOptions.from_json(parsed.to_json()) == parsed and hash(parsed) == hash(MetricOptions.from_json(parsed.to_json()))
+
+
+def test_scoring_reads_no_hidden_state(tiny_cross_encoder):
+    """Two option sets used one after the other each get their own models: nothing leaks between them."""
+    sts = MetricOptions(cross_encoder=str(tiny_cross_encoder))
+    seed = MetricOptions(cross_encoder=str(tiny_cross_encoder), cross_encoder_mode="seed")
+    first = score_samples(samples(), ["cross_encoder"], sts).values["cross_encoder"]
+    score_samples(samples(), ["cross_encoder"], seed)
+    assert score_samples(samples(), ["cross_encoder"], sts).values["cross_encoder"] == first
+    assert "cross_encoder" in score_samples(samples(), ["cross_encoder"], DEFAULT_OPTIONS).unavailable
 
 
 EDGE_PREDICTIONS = {
@@ -127,8 +146,8 @@ EDGE_PREDICTIONS = {
 
 
 @pytest.mark.parametrize("kind", list(EDGE_PREDICTIONS))
-def test_edge_cases_give_finite_values(kind, tiny_cross_encoder, metric_options):
-    metric_options(cross_encoder=str(tiny_cross_encoder))
+def test_edge_cases_give_finite_values(kind, tiny_cross_encoder):
+    options = MetricOptions(cross_encoder=str(tiny_cross_encoder))
     case = CASES[0]
     long_reference = " ".join([case["event_description"]] * 12)  # far beyond 256/512 tokens
     prediction = case["event_description"] if EDGE_PREDICTIONS[kind] is None else EDGE_PREDICTIONS[kind]
@@ -137,7 +156,7 @@ def test_edge_cases_give_finite_values(kind, tiny_cross_encoder, metric_options)
         ScoringInput.from_case(case, predictions[0], title=predictions[0][:40], json_valid=False),
         ScoringInput.from_case(dict(case, event_description=long_reference), predictions[1], title="", json_valid=True),
     ]
-    scores = score_samples(batch, TASK_METRICS)
+    scores = score_samples(batch, TASK_METRICS, options)
     assert scores.unavailable == {}
     for name, values in scores.values.items():
         assert all(math.isfinite(v) for v in values), (kind, name, values)

@@ -1,0 +1,119 @@
+"""Decoding settings as one value type (as HELM's AdapterSpec holds them), used everywhere.
+
+A `Decoding` is normalised when made: greedy decoding (temperature 0) has no top_p or top_k,
+so greedy settings written several ways are one value. Its spellings:
+
+- `Decoding.from_settings(mapping)`: a grid's `decoding:` entry or any user mapping (defaults filled in,
+  values checked); `do_sample` defaults to temperature > 0;
+- `Decoding.from_gen_kwargs(gen_kwargs, implicit_sampling)`: the gen_kwargs an lm-eval run recorded;
+  whether a temperature samples without `do_sample` depends on the backend (see backends.py);
+- `Decoding.from_columns(row)`: a row of the runs table (NaN for unset);
+- `.gen_kwargs()`: complete lm-eval gen_kwargs with `do_sample` set; `.columns()`: the table columns;
+  `.label()`: 'greedy · 300 tok', 'T=1 top_p=0.6 top_k=50 · 300 tok'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+from reportbench.labels import format_setting, is_missing
+
+# Table columns, in table order; a grid's decoding keys add do_sample.
+COLUMNS = ("temperature", "top_p", "top_k", "max_gen_toks", "repetition_penalty")
+SETTING_KEYS = (*COLUMNS, "do_sample")
+DEFAULTS = {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "max_gen_toks": 300, "repetition_penalty": 1.0}
+SAMPLING_ONLY = ("top_p", "top_k")  # meaningless when decoding greedily
+_TYPES = {"temperature": float, "top_p": float, "top_k": int, "max_gen_toks": int, "repetition_penalty": float}
+
+
+class DecodingError(ValueError):
+    """A decoding setting that cannot be used; the caller adds where it came from."""
+
+
+def implies_sampling(settings: Mapping) -> bool:
+    """Without an explicit do_sample, a temperature above 0 means the user wants to sample."""
+    try:
+        return float(settings.get("temperature", 0) or 0) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class Decoding:
+    temperature: float = 0.0  # 0: greedy
+    top_p: float | None = None  # None: not set (always for greedy)
+    top_k: int | None = None
+    max_gen_toks: int | None = None
+    repetition_penalty: float | None = None
+
+    def __post_init__(self):
+        if self.greedy and (self.top_p is not None or self.top_k is not None):
+            raise DecodingError("greedy decoding has no top_p or top_k; make it with Decoding.of(...)")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    @classmethod
+    def of(cls, temperature=0.0, top_p=None, top_k=None, max_gen_toks=None, repetition_penalty=None, do_sample=True) -> Decoding:
+        """The one normalising constructor: without sampling, the temperature and sampling knobs go."""
+        sampled = bool(do_sample) and temperature is not None and float(temperature) > 0
+        if not sampled:
+            return cls(0.0, None, None, max_gen_toks, repetition_penalty)
+        return cls(float(temperature), top_p, top_k, max_gen_toks, repetition_penalty)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping) -> Decoding:
+        """A grid cell's settings: unknown keys, bad types and contradictions raise DecodingError."""
+        unknown = set(settings) - set(SETTING_KEYS)
+        if unknown:
+            raise DecodingError(f"unknown decoding key(s) {', '.join(sorted(unknown))}; known: {', '.join(SETTING_KEYS)}")
+        values = {**DEFAULTS, **{k: v for k, v in settings.items() if k != "do_sample"}}
+        try:
+            values = {key: _TYPES[key](value) for key, value in values.items()}
+        except (TypeError, ValueError) as err:
+            raise DecodingError(f"bad decoding value: {err}") from None
+        do_sample = settings["do_sample"] if "do_sample" in settings else implies_sampling(values)
+        if not isinstance(do_sample, bool):
+            raise DecodingError("do_sample: must be true or false")
+        if do_sample and values["temperature"] <= 0:
+            raise DecodingError("do_sample: true needs temperature > 0")
+        return cls.of(**values, do_sample=do_sample)
+
+    @classmethod
+    def from_gen_kwargs(cls, gen_kwargs: Mapping, implicit_sampling: bool) -> Decoding:
+        """As an lm-eval run decoded: keys it did not get stay unset."""
+        do_sample = gen_kwargs.get("do_sample", implicit_sampling)
+        values = {key: _TYPES[key](gen_kwargs[key]) for key in COLUMNS if gen_kwargs.get(key) is not None}
+        return cls.of(**values, do_sample=do_sample)
+
+    @classmethod
+    def from_columns(cls, row: Mapping) -> Decoding:
+        """A runs-table row (CSV or DataFrame: NaN is unset)."""
+        values = {key: (None if is_missing(row[key]) else _TYPES[key](row[key])) for key in COLUMNS}
+        return cls.of(**values, do_sample=bool(values["temperature"]))
+
+    def gen_kwargs(self) -> dict:
+        """Complete, explicit lm-eval gen_kwargs: unset values take their defaults, do_sample is always set."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        kwargs = {key: DEFAULTS[key] if value is None else _TYPES[key](value) for key, value in values.items()}
+        return kwargs | {"do_sample": not self.greedy}
+
+    def columns(self) -> dict[str, float | None]:
+        """Table columns (floats, as a CSV round trip gives them back; None for unset)."""
+        return {f.name: None if getattr(self, f.name) is None else float(getattr(self, f.name)) for f in fields(self)}
+
+    def label(self) -> str:
+        """'greedy · 300 tok' or 'T=1 top_p=0.6 top_k=50 · 300 tok · rep 1.1'."""
+        if self.greedy:
+            decoding = "greedy"
+        else:
+            decoding = f"T={format_setting('temperature', self.temperature)}"
+            decoding += "".join(f" {key}={format_setting(key, getattr(self, key))}" for key in SAMPLING_ONLY if getattr(self, key) is not None)
+        parts = [decoding]
+        if self.max_gen_toks is not None:
+            parts.append(f"{format_setting('max_gen_toks', self.max_gen_toks)} tok")
+        if self.repetition_penalty is not None and self.repetition_penalty != 1.0:
+            parts.append(f"rep {format_setting('repetition_penalty', self.repetition_penalty)}")
+        return " · ".join(parts)

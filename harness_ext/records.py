@@ -1,0 +1,111 @@
+"""What finished runs leave on disk, written and read in one place.
+
+- A grid cell folder `<model>/<task>/<cell-id>/`: `cell.json` (a `CellRecord`), `samples.jsonl` and
+  `results.json` (lm-eval's own formats).
+- An lm-eval output folder: `results_<stamp>.json` beside `samples_<task>_<stamp>.jsonl` per task
+  (`LmEvalOutput`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+CELL_FILE = "cell.json"
+SAMPLES_FILE = "samples.jsonl"
+RESULTS_FILE = "results.json"
+# Keys a cell record must hold to be read, by section; the rest is optional.
+REQUIRED = {
+    "": ("cell_id", "config", "efficiency"),
+    "config": ("model", "task", "gen_kwargs", "seed", "split", "apply_chat_template"),
+    "efficiency": ("wall_seconds", "generated_tokens"),
+}
+
+
+class RunsError(ValueError):
+    """A run file that cannot be read as it is; the message names the file and field."""
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise RunsError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
+
+
+@dataclass
+class CellRecord:
+    """`cell.json`: a grid cell's full configuration (its outcome key), environment and efficiency."""
+
+    cell_id: str
+    config: dict  # everything that changes the outcome: model, task, gen_kwargs, seed, split, limit, ...
+    efficiency: dict  # wall_seconds, samples, generated_tokens, tokens_per_second, peak_rss_mb, parameters, ...
+    finished_at: str | None = None
+    batch_size: Any = None
+    environment: dict = field(default_factory=dict)
+
+    def write(self, folder: Path) -> Path:
+        path = folder / CELL_FILE
+        record = {"cell_id": self.cell_id, "finished_at": self.finished_at, "config": self.config,
+                  "batch_size": self.batch_size, "environment": self.environment, "efficiency": self.efficiency}
+        path.write_text(json.dumps(record, indent=2, default=str))
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> CellRecord:
+        record = read_json(path)
+        if not isinstance(record, dict):
+            raise RunsError(f"{path}: expected a JSON object (not a reportbench grid cell?)")
+        for section, keys in REQUIRED.items():
+            holder = record.get(section) if section else record
+            for key in keys:
+                if not isinstance(holder, dict) or key not in holder:
+                    name = f"{section}.{key}" if section else key
+                    raise RunsError(f"{path}: field {name!r}: missing (not a reportbench grid cell?)")
+        known = {k: record[k] for k in ("finished_at", "batch_size", "environment") if k in record}
+        return cls(record["cell_id"], record["config"], record["efficiency"], **known)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LmEvalOutput:
+    """One `lm_eval --output_path ... --log_samples` run: its results file and samples files."""
+
+    results: Path
+
+    PREFIX = "results_"
+
+    @property
+    def stamp(self) -> str:
+        return self.results.stem[len(self.PREFIX):]
+
+    def samples_file(self, task: str) -> Path:
+        return self.results.parent / f"samples_{task}_{self.stamp}.jsonl"
+
+    def samples_files(self, tasks) -> dict[str, Path]:
+        """The samples file of every task that has one (groups have none)."""
+        files = {task: self.samples_file(task) for task in tasks}
+        return {task: path for task, path in files.items() if path.is_file()}
+
+    def summary_file(self) -> Path:
+        return self.results.with_name(f"reportbench_summary_{self.stamp}.json")
+
+    @classmethod
+    def is_results_file(cls, path: Path) -> bool:
+        return path.name.startswith(cls.PREFIX) and path.suffix == ".json"
+
+    @classmethod
+    def find(cls, folder: Path) -> list[LmEvalOutput]:
+        return [cls(path) for path in sorted(Path(folder).rglob(f"{cls.PREFIX}*.json"))]
+
+    @classmethod
+    def of_samples_file(cls, path: Path) -> tuple[LmEvalOutput, str]:
+        """The run a `samples_<task>_<stamp>.jsonl` belongs to, and its task."""
+        task, _, stamp = path.stem[len("samples_"):].rpartition("_")
+        if not path.name.startswith("samples_") or not task:
+            raise RunsError(f"{path}: not an lm-eval samples file (samples_<task>_<time>.jsonl)")
+        return cls(path.parent / f"{cls.PREFIX}{stamp}.json"), task
