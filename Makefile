@@ -10,7 +10,7 @@ STAMP := $(VENV)/.reportbench-installed
 DEMO_OUT ?= demo_results
 DEMO_LIMIT ?= 2
 
-.PHONY: venv test test-fast demo clean bench-metrics bench-grid test-vllm leaderboard
+.PHONY: venv test test-fast lint demo clean bench-metrics bench-grid test-vllm leaderboard
 
 # Idempotent: re-runs only when the package metadata changes.
 # torch comes first so pip takes the CPU wheel on disk instead of pulling CUDA.
@@ -30,6 +30,11 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"
+
+# ruff (settings in pyproject.toml), and the task YAMLs against their generator.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/python tasks/_generate_configs.py --check
 
 demo: venv
 	$(BIN)/reportbench lm-eval --tasks reportbench \

@@ -24,11 +24,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from results_md import replace_section  # noqa: E402
 
 from reportbench.cases import DOMAINS, select_cases  # noqa: E402
-from reportbench.metrics import ScoringInput, score_samples  # noqa: E402
-from reportbench.metrics import semantic  # noqa: E402
-from results_md import replace_section  # noqa: E402
+from reportbench.metrics import MetricOptions, ScoringInput, score_samples, semantic  # noqa: E402
+from reportbench.metrics.encoders import DEFAULT_ENCODER, resolve_model  # noqa: E402
 
 CELLS = 12
 CASES_PER_DOMAIN = 12  # 24 references per cell: a grid run with --limit 12 per domain
@@ -62,16 +62,16 @@ def stand_in_cross_encoder(folder: Path) -> str:
     1-logit head; the hub is out of reach here, so time the same architecture with a random head."""
     from transformers import AutoTokenizer, BertForSequenceClassification
 
-    encoder = semantic.resolve_model(semantic.DEFAULT_ENCODER)
+    encoder = resolve_model(DEFAULT_ENCODER)
     BertForSequenceClassification.from_pretrained(encoder, num_labels=1).save_pretrained(folder)
     AutoTokenizer.from_pretrained(encoder).save_pretrained(folder)
     return str(folder)
 
 
-def run_suite(cells) -> float:
+def run_suite(cells, options) -> float:
     start = time.perf_counter()
     for cell in cells:
-        scores = score_samples(cell, SUITE)
+        scores = score_samples(cell, SUITE, options)
         assert not scores.unavailable, scores.unavailable
     return time.perf_counter() - start
 
@@ -122,7 +122,7 @@ def run_per_pair_one_call_api(cells, models, pairs: int) -> tuple[float, int]:
     from rouge_score import rouge_scorer
 
     _, encoder, cross = models
-    path = semantic.resolve_model(semantic.DEFAULT_ENCODER)
+    path = resolve_model(DEFAULT_ENCODER)
     chosen = [s for cell in cells for s in cell][:pairs]
     start = time.perf_counter()
     for sample in chosen:
@@ -139,15 +139,15 @@ def main() -> None:
     cells = grid_pairs()
     pairs = sum(len(c) for c in cells)
     with tempfile.TemporaryDirectory() as tmp:
-        semantic.configure(cross_encoder=stand_in_cross_encoder(Path(tmp)), cross_encoder_mode="sts")
+        options = MetricOptions(cross_encoder=stand_in_cross_encoder(Path(tmp)), cross_encoder_mode="sts")
         # Load every model before timing, in all variants.
         warm = cells[0][:2]
-        score_samples(warm, SUITE)
-        models = (semantic.bert_scorer(), semantic.sentence_encoder(semantic.DEFAULT_ENCODER)[1], semantic.cross_encoder())
+        score_samples(warm, SUITE, options)
+        models = (semantic.bert_scorer(options), semantic.sentence_encoder(DEFAULT_ENCODER)[1], semantic.cross_encoder(options))
         semantic._reference_embeddings.clear()  # the suite starts cold on the grid's references
         semantic._bertscore_prf.cache_clear()
         timings = {
-            "reportbench suite (batched per cell, cached references)": run_suite(cells),
+            "reportbench suite (batched per cell, cached references)": run_suite(cells, options),
             "(a) direct batched library calls per cell": run_direct_batched(cells, models),
             "(b) seed approach: one pair per call": run_per_pair(cells, models),
         }

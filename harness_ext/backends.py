@@ -9,9 +9,10 @@ model does; its HF model decodes greedily unless `do_sample` is true).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def _safetensors_parameters(lm) -> int | None:
     total = 0
     for file in files:
         with safe_open(str(file), framework="numpy") as handle:
-            total += sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+            total += sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())  # noqa: SIM118 (a safetensors handle, not a dict)
     return total
 
 

@@ -147,10 +147,10 @@ def validate_rows(
                 detail = " (no reference report to score against)" if column == REFERENCE_FIELD else ""
                 problems.append(CaseProblem(str(path), line_no, column, f"is empty{detail}"))
                 row_ok = False
-        if domain and isinstance(record.get("id"), str) and record["id"].strip():
-            if not re.fullmatch(rf"{domain}-\d{{3,}}", record["id"]):
-                problems.append(CaseProblem(str(path), line_no, "id", f"expected '{domain}-NNN', got {record['id']!r}"))
-                row_ok = False
+        has_id = isinstance(record.get("id"), str) and record["id"].strip()
+        if domain and has_id and not re.fullmatch(rf"{domain}-\d{{3,}}", record["id"]):
+            problems.append(CaseProblem(str(path), line_no, "id", f"expected '{domain}-NNN', got {record['id']!r}"))
+            row_ok = False
         if "split" in record and isinstance(record["split"], str) and record["split"] not in SPLITS:
             problems.append(CaseProblem(str(path), line_no, "split", f"must be one of {', '.join(SPLITS)}, got {record['split']!r}"))
             row_ok = False

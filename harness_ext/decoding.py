@@ -14,8 +14,8 @@ so greedy settings written several ways are one value. Its spellings:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Mapping
 
 from reportbench.labels import format_setting, is_missing
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from reportbench.paths import packaged_data_dir
 
 
-@lru_cache(maxsize=None)
+@cache
 def file_digest(path: Path) -> str | None:
     """sha256 of a file's bytes, or None when there is no such file; once per process (every cell id needs it)."""
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None

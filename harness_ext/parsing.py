@@ -27,7 +27,7 @@ class ParsedReport:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str) -> "ParsedReport":
+    def from_json(cls, text: str) -> ParsedReport:
         return cls(**json.loads(text))
 
 

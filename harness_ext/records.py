@@ -98,6 +98,10 @@ class LmEvalOutput:
     def is_results_file(cls, path: Path) -> bool:
         return path.name.startswith(cls.PREFIX) and path.suffix == ".json"
 
+    @staticmethod
+    def is_samples_file(path: Path) -> bool:
+        return path.name.startswith("samples_") and path.suffix == ".jsonl"
+
     @classmethod
     def find(cls, folder: Path) -> list[LmEvalOutput]:
         return [cls(path) for path in sorted(Path(folder).rglob(f"{cls.PREFIX}*.json"))]
@@ -106,6 +110,6 @@ class LmEvalOutput:
     def of_samples_file(cls, path: Path) -> tuple[LmEvalOutput, str]:
         """The run a `samples_<task>_<stamp>.jsonl` belongs to, and its task."""
         task, _, stamp = path.stem[len("samples_"):].rpartition("_")
-        if not path.name.startswith("samples_") or not task:
+        if not cls.is_samples_file(path) or not task:
             raise RunsError(f"{path}: not an lm-eval samples file (samples_<task>_<time>.jsonl)")
         return cls(path.parent / f"{cls.PREFIX}{stamp}.json"), task

@@ -234,7 +234,7 @@ def load_runs(path: str | Path) -> Runs:
 def _load_single_file(path: Path) -> Runs:
     if LmEvalOutput.is_results_file(path):
         found = _lm_eval_cells(LmEvalOutput(path), path.parent)
-    elif path.name.startswith("samples_"):
+    elif LmEvalOutput.is_samples_file(path):
         output, _ = LmEvalOutput.of_samples_file(path)
         found = [c for c in _lm_eval_cells(output, path.parent) if c[0]["source"] == path.name]
     else:

@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reportbench.jsonl import numbered_objects
-from reportbench.metrics import DEFAULT_OPTIONS, NEEDS, TASK_METRICS, MetricOptions, MetricOptionsError, ScoringInput, get_metric, score_samples
+from reportbench.metrics import (
+    DEFAULT_OPTIONS,
+    NEEDS,
+    TASK_METRICS,
+    MetricOptions,
+    MetricOptionsError,
+    ScoringInput,
+    get_metric,
+    score_samples,
+)
 from reportbench.metrics.base import FIELDS, GENERATION, MODEL, TITLES
 from reportbench.metrics.confidence import summarize
 from reportbench.metrics.schema import KEY_FIELDS, REFERENCE_FIELD, TITLE_FIELD

@@ -13,8 +13,8 @@ This package is a leaf: it imports nothing from the harness (`reportbench.*` out
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from reportbench.metrics.base import NEEDS, Metric, MetricUnavailable, ScoringInput
 from reportbench.metrics.facts import FACT_METRICS

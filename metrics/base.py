@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from reportbench.metrics.schema import KEY_FIELDS, REFERENCE_FIELD, TITLE_FIELD
 
@@ -36,7 +37,7 @@ class ScoringInput:
     fields: Mapping[str, str] = field(default_factory=dict)  # the case's key fields, for fact metrics
 
     @classmethod
-    def from_case(cls, case: Mapping[str, str], report: str, title: str = "", json_valid: bool = False) -> "ScoringInput":
+    def from_case(cls, case: Mapping[str, str], report: str, title: str = "", json_valid: bool = False) -> ScoringInput:
         """A generated title and report against a case (reference report, reference title, key fields)."""
         return cls(
             prediction=report,
@@ -60,7 +61,7 @@ class Metric:
     higher_is_better: bool | None
     # Exactly one of sample_fn (one pair at a time) and batch_fn (all pairs in one call, with the options).
     sample_fn: Callable[[ScoringInput], float] | None = None
-    batch_fn: Callable[[Sequence[ScoringInput], "MetricOptions"], Sequence[float]] | None = None
+    batch_fn: Callable[[Sequence[ScoringInput], MetricOptions], Sequence[float]] | None = None
     aggregation: str = "mean"
     # What the metric reads besides report and reference: a subset of NEEDS.
     needs: frozenset[str] = frozenset()
@@ -70,7 +71,7 @@ class Metric:
     primary_rank: int | None = None
     # Exact library settings, so anyone can recompute the metric without reportbench. A callable
     # receives the metric options, since the models they name change the settings.
-    settings: dict | Callable[["MetricOptions"], dict] = field(default_factory=dict)
+    settings: dict | Callable[[MetricOptions], dict] = field(default_factory=dict)
 
     def __post_init__(self):
         if (self.sample_fn is None) == (self.batch_fn is None):
@@ -88,17 +89,17 @@ class Metric:
         """↑, ↓ or '' (no better direction)."""
         return ARROWS[self.higher_is_better]
 
-    def score(self, sample: ScoringInput, options: "MetricOptions | None" = None) -> float:
+    def score(self, sample: ScoringInput, options: MetricOptions | None = None) -> float:
         return self.score_batch([sample], options)[0]
 
-    def score_batch(self, samples: Sequence[ScoringInput], options: "MetricOptions | None" = None) -> list[float]:
+    def score_batch(self, samples: Sequence[ScoringInput], options: MetricOptions | None = None) -> list[float]:
         from reportbench.metrics.options import DEFAULT_OPTIONS
 
         if self.batch_fn is not None:
             return [float(v) for v in self.batch_fn(samples, options or DEFAULT_OPTIONS)] if samples else []
         return [float(self.sample_fn(sample)) for sample in samples]
 
-    def describe(self, options: "MetricOptions | None" = None) -> dict:
+    def describe(self, options: MetricOptions | None = None) -> dict:
         from reportbench.metrics.options import DEFAULT_OPTIONS
 
         settings = self.settings(options or DEFAULT_OPTIONS) if callable(self.settings) else self.settings

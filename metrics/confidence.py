@@ -6,7 +6,7 @@ lm-eval reports stderr "N/A" for custom aggregations, so reportbench computes it
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -8,9 +8,9 @@ grid cells) cost nothing. No function here reads options from anywhere but its a
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Sequence
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -49,14 +49,14 @@ def _load_once(kind: str, loader, *key):
         raise MetricUnavailable(reason) from err
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sentence_transformer(path: str, device: str):
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(path, device=device)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bert_scorer(path: str, num_layers: int, device: str):
     from bert_score import BERTScorer
 
@@ -69,7 +69,7 @@ def _bert_scorer(path: str, num_layers: int, device: str):
     return scorer
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cross_encoder(path: str, device: str):
     import os
 

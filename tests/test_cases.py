@@ -3,8 +3,8 @@ import datetime as dt
 import json
 
 import pytest
-
 from conftest import SAMPLE_CASE, write_jsonl
+
 from reportbench.cases import REQUIRED_COLUMNS, CaseFileError, read_cases, select_cases
 
 GOOD_CASE = SAMPLE_CASE

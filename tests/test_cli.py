@@ -1,6 +1,6 @@
 import pytest
-
 from conftest import REPO, run_cli
+
 from reportbench.cli import main
 from reportbench.lm_eval_cli import _new_results_files, _pop_include_paths, _sampling_needs_do_sample
 

@@ -3,9 +3,9 @@
 import re
 
 import numpy as np
-
 from conftest import run_cli
 from fixture_runs import cases, write_cell
+
 from reportbench.metrics.confidence import paired_difference
 
 BASE = {**cases("pharma", [0.50, 0.60, 0.55, 0.70, 0.40]), **cases("traffic", [0.45, 0.65, 0.52, 0.61, 0.58])}
@@ -23,7 +23,7 @@ def compare(tmp_path, *args):
 
 
 def row(markdown, label, metric):
-    line = next(l for l in markdown.splitlines() if l.startswith(f"| {label} ") and f"| {metric} " in l)
+    line = next(text for text in markdown.splitlines() if text.startswith(f"| {label} ") and f"| {metric} " in text)
     return [cell.strip() for cell in line.strip("|").split("|")]
 
 

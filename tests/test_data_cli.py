@@ -4,8 +4,8 @@ import csv
 import json
 
 import pytest
-
 from conftest import SAMPLE_CASE, run_cli, write_jsonl
+
 from reportbench.cases import DOMAINS, REQUIRED_COLUMNS, assign_splits, read_cases
 from reportbench.paths import packaged_data_dir
 

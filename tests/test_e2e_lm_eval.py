@@ -3,9 +3,10 @@
 import json
 
 import pytest
-
 from conftest import read_results, run_cli, write_jsonl
+
 from reportbench.metrics import TASK_METRICS
+from reportbench.records import LmEvalOutput
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +92,7 @@ def test_chat_template_and_dev_split_via_reportbench_passthrough(tiny_llama, tmp
     results_file = next(out.rglob("results_*.json"))
     assert f"reportbench: results JSON written to {results_file}" in result.stdout
     # reportbench's own n / mean / std / bootstrap CI for every metric, beside the results.
-    summary_file = results_file.with_name(results_file.name.replace("results_", "reportbench_summary_"))
+    summary_file = LmEvalOutput(results_file).summary_file()
     summary = json.loads(summary_file.read_text())["tasks"]["reportbench_pharma_c"]
     values = [s["rougeL"] for s in samples["reportbench_pharma_c"]]
     assert summary["rougeL"]["n"] == 80 and summary["rougeL"]["mean"] == pytest.approx(sum(values) / 80)

@@ -7,8 +7,8 @@ import time
 
 import pytest
 import yaml
-
 from conftest import BIN, run_cli
+
 from reportbench.grid import GridConfigError, expand_cells, load_config, shard
 
 TASKS = ["reportbench_pharma_c", "reportbench_traffic_d"]

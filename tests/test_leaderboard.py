@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
 from fixture_runs import cases, write_cell
+
 from reportbench.leaderboard import aggregate, build_page, grid_tables, ranking_table
-from reportbench.primary import choose_primary
 from reportbench.metrics.confidence import summarize
+from reportbench.primary import choose_primary
 from reportbench.runs import RunsError, load_runs
 
 M1_GREEDY = (cases("pharma", [0.6, 0.7, 0.8]), cases("traffic", [0.5, 0.6, 0.7]))

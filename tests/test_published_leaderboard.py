@@ -5,11 +5,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from reportbench.leaderboard import PAGE
 from reportbench.runs import load_runs
-
-from conftest import run_cli
 
 BOARDS = Path(__file__).resolve().parent.parent / "leaderboards"
 PAGES = sorted(p.parent for p in BOARDS.glob(f"*/{PAGE}"))

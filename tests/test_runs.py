@@ -4,9 +4,9 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import write_jsonl
 from fixture_runs import cases, write_cell
+
 from reportbench.labels import format_setting
 from reportbench.runs import RunsError, export_runs, load_runs
 
@@ -103,3 +103,20 @@ def test_empty_folder_duplicates_and_bad_selection(tmp_path):
         runs.select({"colour": "red"})
     assert runs.select({"prompt": "A", "temperature": "0"}).cells.shape[0] == 1
     assert runs.select({"prompt": "B"}).cells.empty
+
+
+def test_cell_record_round_trip_and_lm_eval_file_pairing(tmp_path):
+    from reportbench.records import CellRecord, LmEvalOutput
+
+    folder = write_cell(tmp_path, cases("pharma", [0.1]))
+    record = CellRecord.read(folder / "cell.json")
+    record.write(tmp_path)
+    assert CellRecord.read(tmp_path / "cell.json") == record and record.config["task"] == "reportbench_pharma_a"
+
+    output = LmEvalOutput(tmp_path / "m" / "results_2026-11-21T10-00-00.5.json")
+    samples = output.samples_file("reportbench_traffic_b")
+    assert samples.name == "samples_reportbench_traffic_b_2026-11-21T10-00-00.5.jsonl"
+    assert LmEvalOutput.of_samples_file(samples) == (output, "reportbench_traffic_b")
+    assert output.summary_file().name == "reportbench_summary_2026-11-21T10-00-00.5.json"
+    with pytest.raises(RunsError, match="not an lm-eval samples file"):
+        LmEvalOutput.of_samples_file(tmp_path / "notes.jsonl")

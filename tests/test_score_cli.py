@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 import sacrebleu
+from conftest import run_cli, write_jsonl
 from rouge_score import rouge_scorer
 
-from conftest import run_cli, write_jsonl
 from reportbench.cases import KEY_FIELDS, select_cases
 
 CASES = select_cases("traffic")[:5]
@@ -46,9 +46,9 @@ def test_score_matches_the_libraries_with_the_described_settings(tmp_path, tiny_
             assert values[name] == pytest.approx(score.fmeasure, abs=1e-6)
         assert values["bleu"] == pytest.approx(sacrebleu.sentence_bleu(row["prediction"], [row["reference"]]).score / 100, abs=1e-6)
 
+    import torch
     from bert_score import BERTScorer
     from sentence_transformers import CrossEncoder, SentenceTransformer
-    import torch
 
     bert = settings["bertscore_f1"]
     precision, recall, f1 = BERTScorer(model_type=bert["model_type"], num_layers=bert["num_layers"]).score(

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from reportbench.cases import select_cases
-from reportbench.metrics import DEFAULT_OPTIONS, TASK_METRICS, MetricOptions, MetricOptionsError, ScoringInput, score_samples
-from reportbench.metrics import semantic
+from reportbench.metrics import DEFAULT_OPTIONS, TASK_METRICS, MetricOptions, MetricOptionsError, ScoringInput, score_samples, semantic
 from reportbench.metrics.encoders import DEFAULT_ENCODER, resolve_model
 
 CASES = select_cases("pharma")[:6] + select_cases("traffic")[:6]

@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 import yaml
-
 from conftest import BIN, REPO
+
 from reportbench.metrics import REGISTRY, TASK_METRICS
 from reportbench.tasks import _generate_configs as generator
 from reportbench.tasks.names import GROUPS, TASKS, parse_task_name, task_name
