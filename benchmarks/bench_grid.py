@@ -50,7 +50,7 @@ def main() -> None:
         rerun_seconds = timed([str(BIN / "reportbench"), "grid", str(config_path), "--output", str(tmp / "runs")])
         cli_seconds = 0.0
         for cell in cells:
-            gen = ",".join(f"{k}={v}" for k, v in cell.gen_kwargs.items())
+            gen = ",".join(f"{k}={v}" for k, v in cell.decoding.gen_kwargs().items())
             cli_seconds += timed([
                 str(BIN / "lm_eval"), "--include_path", str(Path(__file__).resolve().parent.parent / "tasks"),
                 "--tasks", TASK, "--model", "hf", "--model_args", f"pretrained={model}",

@@ -52,7 +52,7 @@ class ModelSpec:
 class Cell:
     model: ModelSpec
     task: str
-    gen_kwargs: dict
+    decoding: Decoding
     seed: int
     split: str
     limit: int | None
@@ -68,7 +68,7 @@ class Cell:
         return {
             "model": model,
             "task": self.task,
-            "gen_kwargs": self.gen_kwargs,
+            "gen_kwargs": self.decoding.gen_kwargs(),
             "seed": self.seed,
             "split": self.split,
             "limit": self.limit,
@@ -174,8 +174,8 @@ def expand_cells(config: dict, path, task_names: list[str]) -> list[Cell]:
         raise _fail(path, "decoding", "expected a mapping of key: [values]")
     axes = {k: (v if isinstance(v, list) else [v]) for k, v in decoding.items()}
     combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else [{}]
-    settings = [decoding_of(c, "decoding", path).gen_kwargs() for c in combos]
-    settings += [decoding_of(c, f"cells[{i}]", path).gen_kwargs() for i, c in enumerate(config.get("cells") or [])]
+    settings = [decoding_of(c, "decoding", path) for c in combos]
+    settings += [decoding_of(c, f"cells[{i}]", path) for i, c in enumerate(config.get("cells") or [])]
     seeds = config.get("seeds", [0])
     seeds = seeds if isinstance(seeds, list) else [seeds]
     repeats = int(config.get("repeats", 1))
@@ -184,8 +184,8 @@ def expand_cells(config: dict, path, task_names: list[str]) -> list[Cell]:
     split = config.get("split", "test")
     limit = config.get("limit")
     cells, seen = [], set()
-    for model, task, kwargs, seed in itertools.product(models, task_names, settings, seeds):
-        cell = Cell(model, task, kwargs, int(seed), split, limit, bool(config.get("apply_chat_template", True)),
+    for model, task, decoding, seed in itertools.product(models, task_names, settings, seeds):
+        cell = Cell(model, task, decoding, int(seed), split, limit, bool(config.get("apply_chat_template", True)),
                     dict(config.get("metric_options") or {}))
         if cell.cell_id not in seen:  # e.g. greedy decoding under several temperatures
             seen.add(cell.cell_id)
@@ -262,7 +262,7 @@ def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: 
         model=lm,
         tasks=[cell.task],
         task_manager=task_manager,
-        gen_kwargs=dict(cell.gen_kwargs),
+        gen_kwargs=cell.decoding.gen_kwargs(),
         limit=cell.limit,
         log_samples=True,
         apply_chat_template=cell.apply_chat_template,
@@ -339,7 +339,7 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
     if dry_run:
         for c in cells:
             state = "done" if is_done(c, root) else "todo"
-            print(f"{state}  {c.cell_id}  {c.model.name}  {c.task}  seed={c.seed}  {json.dumps(c.gen_kwargs, sort_keys=True)}")
+            print(f"{state}  {c.cell_id}  {c.model.name}  {c.task}  seed={c.seed}  {c.decoding.label()}")
         print(f"{len(cells)} cells, {len(cells) - len(pending)} done, {len(pending)} to run")
         return 0
     print(f"reportbench grid: {len(cells)} cells, {len(cells) - len(pending)} already done, {len(pending)} to run -> {root}")

@@ -22,7 +22,7 @@ def write_cell(root: Path, scores: dict[str, float | dict], *, model: str = "m1"
                reference: str = "ref", peft: str | None = None) -> Path:
     """scores: case id -> value of `metric` (or a dict of metric values for that case)."""
     decoding = Decoding.from_settings({"temperature": temperature, "top_p": top_p, "top_k": top_k, "max_gen_toks": max_gen_toks})
-    cell = Cell(ModelSpec(name=model, backend="hf", path=f"/models/{model}", peft=peft), task, decoding.gen_kwargs(), seed, "test", None, True, {})
+    cell = Cell(ModelSpec(name=model, backend="hf", path=f"/models/{model}", peft=peft), task, decoding, seed, "test", None, True, {})
     folder = cell.folder(root)
     folder.mkdir(parents=True)
     CellRecord(

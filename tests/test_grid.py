@@ -37,10 +37,10 @@ def test_cartesian_product_with_greedy_cells_merged(tmp_path):
     cells = cells_of(write_config(tmp_path))
     # 3 temperatures x 2 top_p, but the two greedy (temperature 0) settings are one cell: 5 per task.
     assert len(cells) == 10
-    greedy = [c for c in cells if not c.gen_kwargs["do_sample"]]
-    assert len(greedy) == 2 and all(c.gen_kwargs["temperature"] == 0.0 and c.gen_kwargs["top_p"] == 1.0 for c in greedy)
+    greedy = [c for c in cells if c.decoding.greedy]
+    assert len(greedy) == 2 and all(c.decoding.gen_kwargs()["temperature"] == 0.0 and c.decoding.gen_kwargs()["top_p"] == 1.0 for c in greedy)
     for cell in cells:
-        assert set(cell.gen_kwargs) == {"temperature", "top_p", "top_k", "max_gen_toks", "repetition_penalty", "do_sample"}
+        assert set(cell.decoding.gen_kwargs()) == {"temperature", "top_p", "top_k", "max_gen_toks", "repetition_penalty", "do_sample"}
     assert len({c.cell_id for c in cells}) == 10
 
 
@@ -49,7 +49,7 @@ def test_explicit_cells_seeds_and_repeats(tmp_path):
                         seeds=[3], repeats=2)
     cells = cells_of(path)
     assert sorted({c.seed for c in cells}) == [3, 4]
-    assert {c.gen_kwargs["temperature"] for c in cells} == {0.0, 1.0} and len(cells) == 2 * 2 * 2
+    assert {c.decoding.temperature for c in cells} == {0.0, 1.0} and len(cells) == 2 * 2 * 2
 
 
 def test_cell_id_depends_on_outcome_not_on_batch_size(tmp_path):
@@ -227,3 +227,14 @@ def test_model_that_cannot_load_is_a_clean_error(tmp_path):
     assert result.returncode == 2
     assert f"reportbench grid: {path}: models[0]: cannot load 'no-such-org/no-such-model' with backend hf" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_dry_run_lists_every_cell_with_its_settings(tmp_path):
+    path = write_config(tmp_path)
+    result = run_cli(["reportbench", "grid", str(path), "--output", str(tmp_path / "runs"), "--dry-run"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "10 cells, 0 done, 10 to run"
+    assert sum("greedy · 12 tok" in line for line in lines) == 2
+    assert any("reportbench_traffic_d  seed=0  T=0.7 top_p=0.6 top_k=0 · 12 tok" in line for line in lines)
+    assert not (tmp_path / "runs").exists()  # nothing written
