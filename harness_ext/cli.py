@@ -48,7 +48,7 @@ def _data_split(args) -> int:
 def _score(args) -> int:
     from reportbench.scoring import main as score_main
 
-    return score_main(args)
+    return score_main(args, options_from_args(args))
 
 
 def options_from_args(args):

@@ -28,6 +28,18 @@ class RunsError(ValueError):
     """A run file that cannot be read as it is; the message names the file and field."""
 
 
+def read_samples(path: Path) -> list[dict]:
+    """Every row of a samples JSONL file; the first bad line stops the read, naming file and line."""
+    from reportbench.jsonl import numbered_objects
+
+    rows = []
+    for number, record in numbered_objects(path):
+        if isinstance(record, str):
+            raise RunsError(f"{path}:{number}: {record}")
+        rows.append(record)
+    return rows
+
+
 def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -20,10 +20,9 @@ from reportbench.backends import implicit_sampling
 from reportbench.decoding import COLUMNS as DECODING_COLUMNS
 from reportbench.decoding import Decoding, DecodingError
 from reportbench.digests import text_digest
-from reportbench.jsonl import numbered_objects
 from reportbench.labels import format_setting
 from reportbench.metrics import TASK_METRICS
-from reportbench.records import CELL_FILE, SAMPLES_FILE, CellRecord, LmEvalOutput, RunsError, read_json
+from reportbench.records import CELL_FILE, SAMPLES_FILE, CellRecord, LmEvalOutput, RunsError, read_json, read_samples
 from reportbench.tasks.names import parse_task_name
 
 # The settings that make a configuration; a cell is one configuration x domain x seed.
@@ -94,15 +93,6 @@ def _domain_and_prompt(task: str) -> tuple[str, str]:
         raise RunsError(str(err)) from None
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    for number, record in numbered_objects(path):
-        if isinstance(record, str):
-            raise RunsError(f"{path}:{number}: {record}")
-        rows.append(record)
-    return rows
-
-
 def _sample_rows(path: Path, cell: str, rows: list[dict]) -> list[dict]:
     out = []
     for number, sample in enumerate(rows, 1):
@@ -152,7 +142,7 @@ def _grid_cell(cell_json: Path, root: Path) -> tuple[dict, list[dict]]:
     samples_path = cell_json.parent / SAMPLES_FILE
     if not samples_path.is_file():
         raise RunsError(f"{samples_path}: missing; a finished cell holds {CELL_FILE} and {SAMPLES_FILE}")
-    rows = _sample_rows(samples_path, cell["cell"], _read_jsonl(samples_path))
+    rows = _sample_rows(samples_path, cell["cell"], read_samples(samples_path))
     return cell, rows
 
 
@@ -176,7 +166,7 @@ def _lm_eval_cells(output: LmEvalOutput, root: Path) -> list[tuple[dict, list[di
         task_config = results["configs"][task]
         domain, prompt = _domain_and_prompt(task)
         cell_id = text_digest(f"{output.results.relative_to(root)}:{task}")[:16]
-        rows = _sample_rows(samples_path, cell_id, _read_jsonl(samples_path))
+        rows = _sample_rows(samples_path, cell_id, read_samples(samples_path))
         out.append(({
             "cell": cell_id, "model": model, "task": task, "domain": domain, "prompt": prompt,
             **Decoding.from_gen_kwargs(task_config.get("generation_kwargs") or {}, sampling).columns(),

@@ -152,14 +152,12 @@ def summary_table(run: ScoreRun) -> list[dict]:
     return [{"metric": name, **summarize(column)} for name, column in run.values.items()]
 
 
-def main(args) -> int:
+def main(args, options: MetricOptions = DEFAULT_OPTIONS) -> int:
     from tabulate import tabulate
-
-    from reportbench.cli import options_from_args
 
     names = [n.strip() for n in args.metrics.split(",")] if args.metrics else list(TASK_METRICS)
     try:
-        run = score_file(args.input, names, options_from_args(args))
+        run = score_file(args.input, names, options)
     except (ScoreInputError, MetricOptionsError, KeyError, ValueError) as err:
         print(f"reportbench score: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reportbench.jsonl import numbered_objects
 from reportbench.metrics import METRICS, SUMMARY_METRICS, TASK_METRICS
 from reportbench.metrics.confidence import summarize
-from reportbench.records import LmEvalOutput, read_json
+from reportbench.records import LmEvalOutput, read_json, read_samples
 
 
 def summarize_samples(path: str | Path) -> dict[str, dict]:
-    rows = [record for _, record in numbered_objects(path) if isinstance(record, dict)]
+    rows = read_samples(Path(path))
     present = [m for m in TASK_METRICS if rows and all(isinstance(r.get(m), (int, float)) for r in rows)]
     return {metric: summarize([r[metric] for r in rows]) for metric in present}
 

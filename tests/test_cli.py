@@ -69,3 +69,18 @@ def test_readme_shows_the_two_make_commands_first():
     readme = (REPO / "README.md").read_text()
     first_block = readme.split("```")[1]
     assert [line.strip() for line in first_block.strip().splitlines()[-2:]] == ["make demo", "make test"]
+
+
+def test_every_metric_option_is_a_flag_parsed_by_the_one_parser(capsys):
+    from reportbench.cli import build_parser, main, options_from_args
+    from reportbench.metrics import MetricOptions
+    from reportbench.metrics.options import OPTION_NAMES
+
+    parser = build_parser()
+    for command in (["score", "--input", "i", "--output", "o"], ["metrics", "describe"], ["metrics", "build-bertscore-baseline"]):
+        args = parser.parse_args([*command, *(f"--{name.replace('_', '-')}=1" for name in OPTION_NAMES if "mode" not in name)])
+        assert all(getattr(args, name) == "1" for name in OPTION_NAMES if "mode" not in name)
+    args = parser.parse_args(["metrics", "describe", "--device", "cuda:1", "--batch-size", "4", "--cross-encoder-mode", "seed"])
+    assert options_from_args(args) == MetricOptions(metric_device="cuda:1", metric_batch_size=4, cross_encoder_mode="seed")
+    assert main(["metrics", "describe", "--cross-encoder-mode", "fancy"]) == 2
+    assert "reportbench: command line: cross_encoder_mode must be one of sts, seed" in capsys.readouterr().err

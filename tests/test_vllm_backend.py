@@ -34,4 +34,5 @@ def test_grid_on_vllm_cpu(tmp_path):
     samples = [json.loads(line) for line in (cell / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 4 and all(s["resps"][0][0].strip() for s in samples)
     assert record["environment"]["packages"]["vllm"] and record["efficiency"]["tokens_per_second"] > 0
+    assert record["efficiency"]["parameters"] > 100_000_000  # counted from the safetensors headers (the engine runs elsewhere)
     print(json.dumps(record["efficiency"], indent=2))
