@@ -9,16 +9,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 CELL_FILE = "cell.json"
 SAMPLES_FILE = "samples.jsonl"
 RESULTS_FILE = "results.json"
-# Keys a cell record must hold to be read, by section; the rest is optional.
-REQUIRED = {
-    "": ("cell_id", "config", "efficiency"),
+# Keys of a cell record's sections that a reader needs; the top-level keys are CellRecord's fields.
+REQUIRED_IN = {
     "config": ("model", "task", "gen_kwargs", "seed", "split", "apply_chat_template"),
     "efficiency": ("wall_seconds", "generated_tokens"),
 }
@@ -47,22 +46,23 @@ def read_json(path: Path) -> Any:
         raise RunsError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CellRecord:
-    """`cell.json`: a grid cell's full configuration (its outcome key), environment and efficiency."""
+    """`cell.json`: a grid cell's full configuration (its outcome key), environment and efficiency.
+
+    The fields are the file's keys, in the file's order; those without a default must be present to read it.
+    """
 
     cell_id: str
-    config: dict  # everything that changes the outcome: model, task, gen_kwargs, seed, split, limit, ...
-    efficiency: dict  # wall_seconds, samples, generated_tokens, tokens_per_second, peak_rss_mb, parameters, ...
     finished_at: str | None = None
+    config: dict  # everything that changes the outcome: model, task, gen_kwargs, seed, split, limit, ...
     batch_size: Any = None
     environment: dict = field(default_factory=dict)
+    efficiency: dict  # wall_seconds, samples, generated_tokens, tokens_per_second, peak_rss_mb, parameters, ...
 
     def write(self, folder: Path) -> Path:
         path = folder / CELL_FILE
-        record = {"cell_id": self.cell_id, "finished_at": self.finished_at, "config": self.config,
-                  "batch_size": self.batch_size, "environment": self.environment, "efficiency": self.efficiency}
-        path.write_text(json.dumps(record, indent=2, default=str))
+        path.write_text(json.dumps(asdict(self), indent=2, default=str))
         return path
 
     @classmethod
@@ -70,17 +70,14 @@ class CellRecord:
         record = read_json(path)
         if not isinstance(record, dict):
             raise RunsError(f"{path}: expected a JSON object (not a reportbench grid cell?)")
-        for section, keys in REQUIRED.items():
+        required = {"": [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING], **REQUIRED_IN}
+        for section, keys in required.items():
             holder = record.get(section) if section else record
             for key in keys:
                 if not isinstance(holder, dict) or key not in holder:
                     name = f"{section}.{key}" if section else key
                     raise RunsError(f"{path}: field {name!r}: missing (not a reportbench grid cell?)")
-        known = {k: record[k] for k in ("finished_at", "batch_size", "environment") if k in record}
-        return cls(record["cell_id"], record["config"], record["efficiency"], **known)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+        return cls(**{f.name: record[f.name] for f in fields(cls) if f.name in record})
 
 
 @dataclass(frozen=True)
