@@ -25,6 +25,8 @@ from reportbench.runs import CONFIG_COLUMNS, Runs, RunsError, export_folder, exp
 
 PAGE = "README.md"
 PAGE_SETTINGS = "page.json"
+# Tables and figures always show temperature and top_p (the seed study's axes); the other settings when they vary.
+OTHER_DECODING = tuple(c for c in DECODING_COLUMNS if c not in ("temperature", "top_p"))
 
 
 def decoding_order(configs: pd.DataFrame) -> list[str]:
@@ -111,7 +113,7 @@ def _varies(column: pd.Series, name: str) -> bool:
 def grid_tables(agg: Aggregates, model: str) -> dict[str, pd.DataFrame]:
     """Per prompt: one row per decoding setting, best first (the layout of the seed study's tables 6-11)."""
     configs = agg.configs[agg.configs["model"] == model]
-    varying = [c for c in DECODING_COLUMNS[2:] if _varies(configs[c], c)]
+    varying = [c for c in OTHER_DECODING if _varies(configs[c], c)]
     domain_columns = [c for c in configs.columns if c.endswith(" mean")]
     tables = {}
     for prompt, group in configs.groupby("prompt", sort=True):
@@ -157,7 +159,7 @@ def score_vs_temperature(runs: Runs, agg: Aggregates, path: Path) -> Path:
             ax = axes[i][j]
             facet = configs[(configs["model"] == model) & (configs["prompt"] == prompt)]
             sampled = facet[facet["temperature"] > 0]
-            other = [c for c in DECODING_COLUMNS[2:] if _varies(sampled[c], c)]
+            other = [c for c in OTHER_DECODING if _varies(sampled[c], c)]
             lines = list(sampled.groupby(["top_p", *other], dropna=False, sort=True))
             for index, (key, line) in enumerate(lines):
                 key = key if isinstance(key, tuple) else (key,)
