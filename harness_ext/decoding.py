@@ -9,7 +9,11 @@ so greedy settings written several ways are one value. Its spellings:
   whether a temperature samples without `do_sample` depends on the backend (see backends.py);
 - `Decoding.from_columns(row)`: a row of the runs table (NaN for unset);
 - `.gen_kwargs()`: complete lm-eval gen_kwargs with `do_sample` set; `.columns()`: the table columns;
-  `.label()`: 'greedy · 300 tok', 'T=1 top_p=0.6 top_k=50 · 300 tok'.
+  `.label()`: 'greedy · 300 tok', 'T=1 top_p=0.6 top_k=50 · 300 tok · json'.
+
+`structured_output` is `none` (free decoding) or `json` (the answer schema of answer.py, enforced by
+the backend: see constrained.py). It enters gen_kwargs only when it is not `none`, so cells of free
+decoding keep the ids they had before the setting existed.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from dataclasses import dataclass, fields
 from reportbench.labels import format_setting, is_missing
 
 # Table columns, in table order; a grid's decoding keys add do_sample.
-COLUMNS = ("temperature", "top_p", "top_k", "max_gen_toks", "repetition_penalty")
+NUMERIC_COLUMNS = ("temperature", "top_p", "top_k", "max_gen_toks", "repetition_penalty")
+COLUMNS = (*NUMERIC_COLUMNS, "structured_output")
 SETTING_KEYS = (*COLUMNS, "do_sample")
-DEFAULTS = {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "max_gen_toks": 300, "repetition_penalty": 1.0}
+STRUCTURED_OUTPUTS = ("none", "json")
+DEFAULTS = {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "max_gen_toks": 300, "repetition_penalty": 1.0, "structured_output": "none"}
 SAMPLING_ONLY = ("top_p", "top_k")  # meaningless when decoding greedily
-_TYPES = {"temperature": float, "top_p": float, "top_k": int, "max_gen_toks": int, "repetition_penalty": float}
+_TYPES = {"temperature": float, "top_p": float, "top_k": int, "max_gen_toks": int, "repetition_penalty": float, "structured_output": str}
 
 
 class DecodingError(ValueError):
@@ -46,22 +52,26 @@ class Decoding:
     top_k: int | None = None
     max_gen_toks: int | None = None
     repetition_penalty: float | None = None
+    structured_output: str = "none"
 
     def __post_init__(self):
         if self.greedy and (self.top_p is not None or self.top_k is not None):
             raise DecodingError("greedy decoding has no top_p or top_k; make it with Decoding.of(...)")
+        if self.structured_output not in STRUCTURED_OUTPUTS:
+            raise DecodingError(f"structured_output must be one of {', '.join(STRUCTURED_OUTPUTS)}, got {self.structured_output!r}")
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
 
     @classmethod
-    def of(cls, temperature=0.0, top_p=None, top_k=None, max_gen_toks=None, repetition_penalty=None, do_sample=True) -> Decoding:
+    def of(cls, temperature=0.0, top_p=None, top_k=None, max_gen_toks=None, repetition_penalty=None, structured_output="none",
+           do_sample=True) -> Decoding:
         """The one normalising constructor: without sampling, the temperature and sampling knobs go."""
         sampled = bool(do_sample) and temperature is not None and float(temperature) > 0
         if not sampled:
-            return cls(0.0, None, None, max_gen_toks, repetition_penalty)
-        return cls(float(temperature), top_p, top_k, max_gen_toks, repetition_penalty)
+            return cls(0.0, None, None, max_gen_toks, repetition_penalty, structured_output)
+        return cls(float(temperature), top_p, top_k, max_gen_toks, repetition_penalty, structured_output)
 
     @classmethod
     def from_settings(cls, settings: Mapping) -> Decoding:
@@ -91,18 +101,23 @@ class Decoding:
     @classmethod
     def from_columns(cls, row: Mapping) -> Decoding:
         """A runs-table row (CSV or DataFrame: NaN is unset)."""
-        values = {key: (None if is_missing(row[key]) else _TYPES[key](row[key])) for key in COLUMNS}
+        values = {key: (None if is_missing(row[key]) else _TYPES[key](row[key])) for key in NUMERIC_COLUMNS}
+        structured = row.get("structured_output")  # absent from tables written before the setting existed
+        values["structured_output"] = DEFAULTS["structured_output"] if is_missing(structured) else str(structured)
         return cls.of(**values, do_sample=bool(values["temperature"]))
 
     def gen_kwargs(self) -> dict:
         """Complete, explicit lm-eval gen_kwargs: unset values take their defaults, do_sample is always set."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         kwargs = {key: DEFAULTS[key] if value is None else _TYPES[key](value) for key, value in values.items()}
+        if kwargs["structured_output"] == DEFAULTS["structured_output"]:
+            del kwargs["structured_output"]  # free decoding: the gen_kwargs (and cell ids) of before
         return kwargs | {"do_sample": not self.greedy}
 
-    def columns(self) -> dict[str, float | None]:
-        """Table columns (floats, as a CSV round trip gives them back; None for unset)."""
-        return {f.name: None if getattr(self, f.name) is None else float(getattr(self, f.name)) for f in fields(self)}
+    def columns(self) -> dict[str, float | str | None]:
+        """Table columns: numbers as floats (as a CSV round trip gives them back), None for unset."""
+        numbers = {key: None if getattr(self, key) is None else float(getattr(self, key)) for key in NUMERIC_COLUMNS}
+        return numbers | {"structured_output": self.structured_output}
 
     def label(self) -> str:
         """'greedy · 300 tok' or 'T=1 top_p=0.6 top_k=50 · 300 tok · rep 1.1'."""
@@ -116,4 +131,6 @@ class Decoding:
             parts.append(f"{format_setting('max_gen_toks', self.max_gen_toks)} tok")
         if self.repetition_penalty is not None and self.repetition_penalty != 1.0:
             parts.append(f"rep {format_setting('repetition_penalty', self.repetition_penalty)}")
+        if self.structured_output != DEFAULTS["structured_output"]:
+            parts.append(self.structured_output)
         return " · ".join(parts)

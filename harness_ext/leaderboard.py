@@ -27,6 +27,7 @@ PAGE = "README.md"
 PAGE_SETTINGS = "page.json"
 # Tables and figures always show temperature and top_p (the seed study's axes); the other settings when they vary.
 OTHER_DECODING = tuple(c for c in DECODING_COLUMNS if c not in ("temperature", "top_p"))
+GREEDY_MARKERS = ("*", "P", "X", "D")
 
 
 def decoding_order(configs: pd.DataFrame) -> list[str]:
@@ -169,9 +170,15 @@ def score_vs_temperature(runs: Runs, agg: Aggregates, path: Path) -> Path:
                 ax.errorbar(x, line["mean"], yerr=[line["mean"] - line["ci_low"], line["ci_high"] - line["mean"]],
                             marker="o", capsize=3, color=colours.get(key[0], "grey"), label=label)
             greedy = facet[facet["temperature"] == 0]
-            if not greedy.empty:
-                ax.errorbar(greedy["temperature"], greedy["mean"], yerr=[greedy["mean"] - greedy["ci_low"], greedy["ci_high"] - greedy["mean"]],
-                            marker="*", markersize=10, linestyle="none", capsize=3, color="black", label="greedy")
+            # Greedy configurations that differ in another setting (e.g. structured_output) get a marker each.
+            greedy_other = [c for c in OTHER_DECODING if _varies(greedy[c], c)]
+            groups = list(greedy.groupby(greedy_other, dropna=False, sort=True)) if greedy_other else [((), greedy)]
+            for index, (key, group) in enumerate(groups):
+                key = key if isinstance(key, tuple) else (key,)
+                label = "greedy" + "".join(f" {c}={format_setting(c, v)}" for c, v in zip(greedy_other, key))
+                ax.errorbar(group["temperature"], group["mean"], yerr=[group["mean"] - group["ci_low"], group["ci_high"] - group["mean"]],
+                            marker=GREEDY_MARKERS[index % len(GREEDY_MARKERS)], markersize=10 if index == 0 else 8, linestyle="none",
+                            capsize=3, color="black" if index == 0 else "dimgray", label=label)
             ax.set_title(f"{model} · prompt {prompt}", fontsize=9)
             ax.grid(alpha=0.3)
             if i == len(models) - 1:

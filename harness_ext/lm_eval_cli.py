@@ -32,6 +32,30 @@ def _pop_include_paths(argv: list[str]) -> tuple[list[str], list[str]]:
     return rest, include
 
 
+def _route_structured_output(args) -> None:
+    """`--gen_kwargs structured_output=json` needs a model type that turns it into a constraint (constrained.py)."""
+    from reportbench.constrained import CONSTRAINED_MODELS, SETTING, register_models
+    from reportbench.decoding import DEFAULTS, STRUCTURED_OUTPUTS
+
+    register_models()  # --model reportbench-hf / reportbench-vllm work too
+    gen_kwargs = getattr(args, "gen_kwargs", None)
+    if not isinstance(gen_kwargs, dict) or SETTING not in gen_kwargs:
+        return
+    mode = str(gen_kwargs[SETTING])
+    if mode not in STRUCTURED_OUTPUTS:
+        raise SystemExit(f"reportbench lm-eval: --gen_kwargs {SETTING} must be one of {', '.join(STRUCTURED_OUTPUTS)}, got {mode!r}")
+    if mode == DEFAULTS[SETTING]:
+        del gen_kwargs[SETTING]  # free decoding: lm-eval's own models as they are
+        return
+    model = getattr(args, "model", "hf")
+    if model in CONSTRAINED_MODELS:
+        print(f"reportbench: {SETTING}={mode} runs with --model {CONSTRAINED_MODELS[model]} (lm-eval's {model} plus the constraint)",
+              file=sys.stderr)
+        args.model = CONSTRAINED_MODELS[model]
+    elif model not in CONSTRAINED_MODELS.values():
+        raise SystemExit(f"reportbench lm-eval: {SETTING}={mode} works with --model {' or '.join(CONSTRAINED_MODELS)}, not {model!r}")
+
+
 def _sampling_needs_do_sample(gen_kwargs: dict | None) -> bool:
     """A temperature without do_sample decodes greedily in HF; the user meant to sample."""
     return bool(gen_kwargs) and "do_sample" not in gen_kwargs and implies_sampling(gen_kwargs)
@@ -61,6 +85,7 @@ def run(argv: list[str]) -> int:
     if hasattr(args, "include_path"):
         paths = [str(tasks_dir()), *user_include]
         args.include_path = paths[0] if len(paths) == 1 else paths
+    _route_structured_output(args)
     if _sampling_needs_do_sample(getattr(args, "gen_kwargs", None)):
         print("reportbench: temperature > 0 given without do_sample; adding do_sample=True", file=sys.stderr)
         args.gen_kwargs["do_sample"] = True

@@ -22,6 +22,9 @@ class ParsedReport:
     report: str
     json_valid: bool
     method: str  # json | fenced_json | embedded_json | partial_json | plain_text
+    # A JSON answer cut off before it closed (e.g. by the token limit), not one that is malformed: never
+    # json_valid; the report text inside it is kept (partial_json), or, cut before its report, the whole text.
+    truncated: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -106,5 +109,19 @@ def parse_report(generation: str | None) -> ParsedReport:
 
     report = _partial_field(text, "report")
     if report is not None:
-        return ParsedReport(_partial_field(text, "title") or "", report, False, "partial_json")
-    return ParsedReport("", text, False, "plain_text")
+        return ParsedReport(_partial_field(text, "title") or "", report, False, "partial_json", truncated=_unclosed_object(text))
+    return ParsedReport("", text, False, "plain_text", truncated=_unclosed_object(text))
+
+
+def _unclosed_object(text: str) -> bool:
+    """The text opens a JSON object that runs out before it closes (as opposed to one that is malformed)."""
+    start = text.find("{")
+    if start == -1 or text[:start].strip():
+        return False
+    try:
+        json.JSONDecoder().raw_decode(text, start)
+    except json.JSONDecodeError as err:
+        return err.msg.startswith("Unterminated string") or err.pos >= len(text.rstrip())
+    except RecursionError:
+        return False
+    return False

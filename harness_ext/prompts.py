@@ -7,8 +7,7 @@ The worked examples are written for the prompts and are not evaluation cases.
 
 from __future__ import annotations
 
-import json
-
+from reportbench.answer import example_answer, placeholder_answer
 from reportbench.metrics.schema import KEY_FIELDS
 
 METHODS = ("A", "B", "C", "D")
@@ -29,9 +28,7 @@ DOMAIN_BRIEFS = {
     "traffic": "You are a police officer. Write a road traffic accident report for the police records",
 }
 
-OUTPUT_INSTRUCTION = (
-    'Answer with one JSON object and nothing else: {"title": "<short title>", "report": "<the report>"}.'
-)
+OUTPUT_INSTRUCTION = f"Answer with one JSON object and nothing else: {placeholder_answer()}."
 
 GUIDELINES = """Guidelines:
 - Be accurate: use only the key information given.
@@ -90,7 +87,7 @@ def format_key_fields(fields: dict) -> str:
 
 def _worked_example(domain: str) -> str:
     example = WORKED_EXAMPLES[domain]
-    answer = json.dumps({"title": example["title"], "report": example["report"]}, ensure_ascii=False)
+    answer = example_answer(example["title"], example["report"])
     return f"Example of key information and the expected answer:\n{format_key_fields(example['fields'])}\nAnswer: {answer}"
 
 

@@ -18,6 +18,8 @@ import pandas as pd
 
 from reportbench.backends import implicit_sampling
 from reportbench.decoding import COLUMNS as DECODING_COLUMNS
+from reportbench.decoding import DEFAULTS as DECODING_DEFAULTS
+from reportbench.decoding import NUMERIC_COLUMNS as NUMERIC_DECODING_COLUMNS
 from reportbench.decoding import Decoding, DecodingError
 from reportbench.digests import text_digest
 from reportbench.labels import format_setting
@@ -32,7 +34,7 @@ CELL_COLUMNS = (
     "n", "wall_seconds", "generated_tokens", "parameters", "finished_at", "reportbench_version",
     "lm_eval_version", "data_sha256", "hardware", "source",
 )
-NUMERIC_CELL_COLUMNS = (*DECODING_COLUMNS, "limit", "wall_seconds", "generated_tokens", "parameters")
+NUMERIC_CELL_COLUMNS = (*NUMERIC_DECODING_COLUMNS, "limit", "wall_seconds", "generated_tokens", "parameters")
 SAMPLE_COLUMNS = ("cell", "case_id", "target_hash")
 EXPORT_CELLS = "cells.csv"
 EXPORT_SAMPLES = "samples.csv"
@@ -184,6 +186,8 @@ def _lm_eval_cells(output: LmEvalOutput, root: Path) -> list[tuple[dict, list[di
 def _read_export(folder: Path) -> Runs:
     cells = pd.read_csv(folder / EXPORT_CELLS, keep_default_na=False, na_values=[""])
     samples = pd.read_csv(folder / EXPORT_SAMPLES, keep_default_na=False, na_values=[""])
+    if "structured_output" not in cells.columns:  # exported before the setting existed: all free decoding
+        cells["structured_output"] = DECODING_DEFAULTS["structured_output"]
     missing = [c for c in CELL_COLUMNS if c not in cells.columns]
     if missing:
         raise RunsError(f"{folder / EXPORT_CELLS}: column(s) {', '.join(missing)} missing")

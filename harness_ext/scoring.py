@@ -73,17 +73,17 @@ def _row(record: dict, path: Path, line: int) -> Row:
         for key in (REFERENCE_FIELD, *KEY_FIELDS):
             _text(doc, key, path, line)
         parsed = parse_report(generation)
-        sample = ScoringInput.from_case(doc, parsed.report, parsed.title, parsed.json_valid)
+        sample = ScoringInput.from_case(doc, parsed.report, parsed.title, parsed.json_valid, parsed.truncated)
         has = {FIELDS, GENERATION, MODEL} | ({TITLES} if TITLE_FIELD in doc else set())
         return Row(line, str(doc.get("id", record.get("doc_id", line))), sample, frozenset(has))
     reference = _text(record, "reference", path, line)
     generation = _text(record, "generation", path, line, required=False)
     if generation is not None:
         parsed = parse_report(generation)
-        report, title, json_valid = parsed.report, parsed.title, parsed.json_valid
+        report, title, json_valid, truncated = parsed.report, parsed.title, parsed.json_valid, parsed.truncated
     else:
         report = _text(record, "prediction", path, line)
-        title, json_valid = _text(record, "title", path, line, required=False) or "", False
+        title, json_valid, truncated = _text(record, "title", path, line, required=False) or "", False, False
     has_fields = all(isinstance(record.get(k), str) for k in KEY_FIELDS)
     reference_title = _text(record, TITLE_FIELD, path, line, required=False)
     sample = ScoringInput(
@@ -93,6 +93,7 @@ def _row(record: dict, path: Path, line: int) -> Row:
         predicted_title=title,
         reference_title=reference_title or "",
         fields={k: record[k] for k in KEY_FIELDS} if has_fields else {},
+        truncated=truncated,
     )
     has_titles = reference_title is not None and (generation is not None or "title" in record)
     has = {MODEL} | ({FIELDS} if has_fields else set()) | ({TITLES} if has_titles else set()) | ({GENERATION} if generation is not None else set())

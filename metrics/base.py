@@ -35,14 +35,17 @@ class ScoringInput:
     predicted_title: str = ""
     reference_title: str = ""
     fields: Mapping[str, str] = field(default_factory=dict)  # the case's key fields, for fact metrics
+    truncated: bool = False  # a JSON answer cut off before it closed (e.g. by the token limit)
 
     @classmethod
-    def from_case(cls, case: Mapping[str, str], report: str, title: str = "", json_valid: bool = False) -> ScoringInput:
+    def from_case(cls, case: Mapping[str, str], report: str, title: str = "", json_valid: bool = False,
+                  truncated: bool = False) -> ScoringInput:
         """A generated title and report against a case (reference report, reference title, key fields)."""
         return cls(
             prediction=report,
             reference=case[REFERENCE_FIELD],
             json_valid=json_valid,
+            truncated=truncated,
             predicted_title=title,
             reference_title=case.get(TITLE_FIELD, ""),
             fields={name: case.get(name, "") for name in KEY_FIELDS},

@@ -57,6 +57,14 @@ JSON_VALID = Metric(
     summary=True,
     settings={"parser": "reportbench.parsing.parse_report"},
 )
+TRUNCATED = Metric(
+    name="truncated",
+    description="1 if the generation is a JSON answer cut off before it closed (its report text is still scored; json_valid is 0), else 0",
+    sample_fn=lambda s: 1.0 if s.truncated else 0.0,
+    higher_is_better=False,
+    needs=frozenset({GENERATION}),
+    settings={"parser": "reportbench.parsing.parse_report: truncated = the text opens a JSON object that runs out before it closes"},
+)
 SINGLE_PARAGRAPH = Metric(
     name="single_paragraph",
     description="1 if the report is one non-empty paragraph (no blank lines, no list items), else 0",
@@ -71,4 +79,4 @@ PREAMBLE_METRIC = Metric(
     higher_is_better=False,
     settings={"pattern": PREAMBLE.pattern, "flags": "IGNORECASE"},
 )
-FORMAT_METRICS = [JSON_VALID, SINGLE_PARAGRAPH, PREAMBLE_METRIC, WORDS, LENGTH_RATIO]
+FORMAT_METRICS = [JSON_VALID, TRUNCATED, SINGLE_PARAGRAPH, PREAMBLE_METRIC, WORDS, LENGTH_RATIO]

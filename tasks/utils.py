@@ -58,7 +58,7 @@ def parse_generations(resps, docs):
 def score_generations(resps, docs):
     """lm-eval ``custom`` filter after take_first: one parsed report per doc -> parse plus all metric values."""
     parsed = [ParsedReport.from_json(text) for text in resps]
-    samples = [ScoringInput.from_case(doc, p.report, p.title, p.json_valid) for doc, p in zip(docs, parsed)]
+    samples = [ScoringInput.from_case(doc, p.report, p.title, p.json_valid, p.truncated) for doc, p in zip(docs, parsed)]
     options = MetricOptions.from_json(docs[0].get(OPTIONS_FIELD)) if docs else DEFAULT_OPTIONS
     scores = score_samples(samples, options=options)
     return [json.dumps({**asdict(p), "scores": scores.row(i)}, ensure_ascii=False) for i, p in enumerate(parsed)]

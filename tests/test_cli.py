@@ -84,3 +84,33 @@ def test_every_metric_option_is_a_flag_parsed_by_the_one_parser(capsys):
     assert options_from_args(args) == MetricOptions(metric_device="cuda:1", metric_batch_size=4, cross_encoder_mode="seed")
     assert main(["metrics", "describe", "--cross-encoder-mode", "fancy"]) == 2
     assert "reportbench: command line: cross_encoder_mode must be one of sts, seed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model, gen_kwargs, expected_model, expected_kwargs", [
+    ("hf", {"structured_output": "json"}, "reportbench-hf", {"structured_output": "json"}),
+    ("vllm", {"structured_output": "json", "temperature": 0}, "reportbench-vllm", {"structured_output": "json", "temperature": 0}),
+    ("hf", {"structured_output": "none"}, "hf", {}),
+    ("reportbench-hf", {"structured_output": "json"}, "reportbench-hf", {"structured_output": "json"}),
+    ("hf", {"temperature": 0}, "hf", {"temperature": 0}),
+])
+def test_structured_output_routes_to_the_constrained_model(model, gen_kwargs, expected_model, expected_kwargs):
+    from argparse import Namespace
+
+    from reportbench.lm_eval_cli import _route_structured_output
+
+    args = Namespace(model=model, gen_kwargs=dict(gen_kwargs))
+    _route_structured_output(args)
+    assert (args.model, args.gen_kwargs) == (expected_model, expected_kwargs)
+
+
+@pytest.mark.parametrize("model, gen_kwargs, message", [
+    ("hf", {"structured_output": "xml"}, "must be one of none, json"),
+    ("local-completions", {"structured_output": "json"}, "works with --model hf or vllm"),
+])
+def test_structured_output_refusals(model, gen_kwargs, message):
+    from argparse import Namespace
+
+    from reportbench.lm_eval_cli import _route_structured_output
+
+    with pytest.raises(SystemExit, match=message):
+        _route_structured_output(Namespace(model=model, gen_kwargs=gen_kwargs))

@@ -57,7 +57,7 @@ def test_recorded_gen_kwargs_follow_the_backend():
 def test_columns_round_trip_through_a_table_row():
     sampled = Decoding.from_settings({"temperature": 1.0, "top_p": 0.6, "top_k": 50, "repetition_penalty": 1.1})
     columns = sampled.columns()
-    assert columns == {"temperature": 1.0, "top_p": 0.6, "top_k": 50.0, "max_gen_toks": 300.0, "repetition_penalty": 1.1}
+    assert columns == {"temperature": 1.0, "top_p": 0.6, "top_k": 50.0, "max_gen_toks": 300.0, "repetition_penalty": 1.1, "structured_output": "none"}
     assert Decoding.from_columns(columns) == sampled
     greedy = Decoding.from_settings({}).columns()
     assert greedy["top_p"] is None and Decoding.from_columns(greedy | {"top_p": math.nan}).greedy
@@ -78,3 +78,15 @@ def test_labels():
 ])
 def test_a_temperature_implies_sampling(gen_kwargs, expected):
     assert implies_sampling(gen_kwargs) is expected
+
+
+def test_structured_output_is_a_decoding_setting():
+    json_greedy = Decoding.from_settings({"structured_output": "json"})
+    assert json_greedy.gen_kwargs()["structured_output"] == "json" and json_greedy.label() == "greedy · 300 tok · json"
+    assert "structured_output" not in Decoding.from_settings({"structured_output": "none"}).gen_kwargs()  # ids of before
+    assert json_greedy.columns()["structured_output"] == "json"
+    assert Decoding.from_columns(json_greedy.columns()) == json_greedy
+    assert Decoding.from_columns({k: v for k, v in json_greedy.columns().items() if k != "structured_output"}).structured_output == "none"
+    assert Decoding.from_gen_kwargs({"structured_output": "json", "temperature": 0}, False) == json_greedy.__class__.of(structured_output="json")
+    with pytest.raises(DecodingError, match="structured_output must be one of none, json, got 'xml'"):
+        Decoding.from_settings({"structured_output": "xml"})

@@ -96,6 +96,15 @@ def test_cell_ids_are_stable(tmp_path):
         assert [c.cell_id for c in cells] == STABLE_IDS
 
 
+def test_structured_output_is_a_grid_axis(tmp_path):
+    path = write_config(tmp_path, decoding={"temperature": [0.0, 0.0], "top_p": [0.6, 0.9], "structured_output": ["none", "json"]})
+    cells = cells_of(path)
+    # Per task: greedy merges over temperature x top_p, json and none stay apart.
+    assert len(cells) == 4 and {c.decoding.structured_output for c in cells} == {"none", "json"}
+    none = [c for c in cells if c.decoding.structured_output == "none"]
+    assert {c.cell_id for c in none} == {c.cell_id for c in cells_of(write_config(tmp_path, decoding={"temperature": [0.0]}))}
+
+
 def test_metric_options_are_checked_with_the_file_and_key(tmp_path):
     path = write_config(tmp_path, metric_options={"device": "cuda"})
     with pytest.raises(GridConfigError, match=r"grid.yaml: metric_options: unknown metric option\(s\) device \(device is called metric_device\)"):

@@ -22,6 +22,7 @@ def test_metric_case(case):
         case["prediction"],
         case["reference"],
         json_valid=case.get("json_valid", False),
+        truncated=case.get("truncated", False),
         predicted_title=case.get("predicted_title", ""),
         reference_title=case.get("reference_title", ""),
         fields={name: case.get("fields", {}).get(name, "") for name in KEY_FIELDS},
@@ -71,7 +72,7 @@ def test_metrics_declare_what_they_need():
     assert all(set(m.needs) <= set(NEEDS) for m in METRICS.values())
     assert {n for n, m in METRICS.items() if "fields" in m.needs} == {"fact_recall", "hallucinated_facts"}
     assert {n for n, m in METRICS.items() if "titles" in m.needs} == {"title_rougeL", "title_bi_encoder"}
-    assert {n for n, m in METRICS.items() if "generation" in m.needs} == {"json_valid"}
+    assert {n for n, m in METRICS.items() if "generation" in m.needs} == {"json_valid", "truncated"}
     assert all("model" in METRICS[n].needs for n in ("cross_encoder", "bi_encoder_cosine", "bertscore_f1"))
     assert PRIMARY_PREFERENCE == ("cross_encoder", "bi_encoder_cosine")
     assert SUMMARY_METRICS == ("cross_encoder", "bi_encoder_cosine", "bertscore_f1", "rougeL", "fact_recall", "json_valid")

@@ -47,3 +47,14 @@ def test_parsed_report_round_trips_through_json():
     parsed = parse_report('```json\n{"title": "T", "report": "R é"}\n```')
     assert ParsedReport.from_json(parsed.to_json()) == parsed
     assert json.loads(parsed.to_json())["json_valid"] is True
+
+
+def test_a_cut_json_answer_is_truncated_and_not_valid():
+    cut = parse_report('{"title": "Stop", "report": "On 2025-03-14 the gran')
+    assert cut.truncated and not cut.json_valid and cut.report == "On 2025-03-14 the gran"
+    for before_report in ('{"title": "Stop at line', '{"title": "Stop"', '{"title": "Stop", '):
+        early = parse_report(before_report)
+        assert (early.truncated, early.json_valid, early.method, early.report) == (True, False, "plain_text", before_report.strip())
+    for not_cut in ('{"title": "Stop", "report": "x"}', "plain text that ran out of toke", '{"title": "a" "report": "b"}',
+                    'Sure: {"title": "x', '{"title": "a\x1fb", "report": "c"}'):
+        assert not parse_report(not_cut).truncated, not_cut
