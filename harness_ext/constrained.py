@@ -9,7 +9,8 @@ the constraint instead; without it they behave exactly as their parents:
   the batch's token budget; xgrammar was chosen by measurement against outlines and
   lm-format-enforcer (benchmarks/RESULTS.md).
 - `reportbench-vllm` (lm-eval's VLLM): vLLM's own structured outputs, `SamplingParams(structured_outputs=
-  StructuredOutputsParams(json=schema, disable_any_whitespace=True))`, per request.
+  StructuredOutputsParams(json=schema, disable_any_whitespace=True))`, per request, on the engine's
+  `guidance` backend by default (constrained_vllm.py says why).
 
 Under the constraint, stop strings are dropped: the grammar ends the answer (then only EOS is
 allowed), and a stop string written inside the report text must not cut a valid object.

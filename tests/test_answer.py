@@ -27,7 +27,7 @@ def test_schema_is_exactly_a_title_and_a_report():
 def test_patterns_refuse_what_would_need_escaping():
     pattern = string_pattern(json_schema(300), "title")
     assert pattern.fullmatch("Pump P-101 stopped at 06:40 — Łódź, 8,4 °C")
-    for bad in ("", 'a "quote"', "back\\slash", "line\nbreak", "x" * 121):
+    for bad in ("", 'a "quote"', "back\\slash", "line\nbreak", "x" * 121, "ambulance 🚑"):
         assert not pattern.fullmatch(bad), bad
 
 

@@ -23,16 +23,24 @@ def test_grid_on_vllm_cpu(tmp_path):
         "tasks": ["reportbench_traffic_d"],
         "limit": 4,
         "apply_chat_template": True,
-        "decoding": {"temperature": [0.0], "max_gen_toks": [128]},
+        "decoding": {"temperature": [0.0], "max_gen_toks": [300], "structured_output": ["none", "json"]},
     }
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump(config))
     result = run_cli(["reportbench", "grid", str(path), "--output", str(tmp_path / "runs")], tmp_path, timeout=1800)
     assert result.returncode == 0, result.stderr[-4000:]
-    (cell,) = (tmp_path / "runs" / "smollm2-vllm" / "reportbench_traffic_d").iterdir()
-    record = json.loads((cell / "cell.json").read_text())
-    samples = [json.loads(line) for line in (cell / "samples.jsonl").read_text().splitlines()]
+    by_mode = {}
+    for cell in (tmp_path / "runs" / "smollm2-vllm" / "reportbench_traffic_d").iterdir():
+        record = json.loads((cell / "cell.json").read_text())
+        samples = [json.loads(line) for line in (cell / "samples.jsonl").read_text().splitlines()]
+        by_mode[record["config"]["gen_kwargs"].get("structured_output", "none")] = (record, samples)
+    assert set(by_mode) == {"none", "json"}
+    record, samples = by_mode["none"]
     assert len(samples) == 4 and all(s["resps"][0][0].strip() for s in samples)
     assert record["environment"]["packages"]["vllm"] and record["efficiency"]["tokens_per_second"] > 0
     assert record["efficiency"]["parameters"] > 100_000_000  # counted from the safetensors headers (the engine runs elsewhere)
-    print(json.dumps(record["efficiency"], indent=2))
+    # vLLM's structured outputs: every answer is exactly {title, report}, strict JSON.
+    json_record, json_samples = by_mode["json"]
+    for sample in json_samples:
+        assert list(json.loads(sample["resps"][0][0])) == ["title", "report"] and sample["json_valid"] == 1.0
+    print(json.dumps({mode: r["efficiency"] for mode, (r, _) in by_mode.items()}, indent=2))
