@@ -10,7 +10,7 @@ STAMP := $(VENV)/.reportbench-installed
 DEMO_OUT ?= demo_results
 DEMO_LIMIT ?= 2
 
-.PHONY: venv test test-fast lint demo clean bench-metrics bench-grid test-vllm leaderboard
+.PHONY: venv test test-fast lint demo clean bench-metrics bench-grid bench-constrained bench-structured-output test-vllm leaderboard
 
 # Idempotent: re-runs only when the package metadata changes.
 # torch comes first so pip takes the CPU wheel on disk instead of pulling CUDA.
@@ -69,8 +69,8 @@ test-vllm: $(VLLM_VENV)/.installed
 	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/python -m pytest -v -s -m vllm tests/test_vllm_backend.py
 
 # The published SmolLM2 leaderboard: fine-tunes a LoRA on the dev cases (skipped once done), runs
-# both grids on vLLM (resumable: finished cells are kept), then rebuilds leaderboards/smollm2-135m/
-# and its two example paired comparisons from the runs.
+# the three grids on vLLM (resumable: finished cells are kept; the json grid adds only its
+# constrained cells), then rebuilds leaderboards/smollm2-135m/ and its example paired comparisons.
 LEADERBOARD_RUNS ?= runs/smollm2-135m
 LEADERBOARD_OUT := leaderboards/smollm2-135m
 LORA_OUT := runs/finetune/smollm2-135m-lora
@@ -78,6 +78,7 @@ leaderboard: venv $(VLLM_VENV)/.installed
 	$(BIN)/python examples/finetune_lora.py --model smollm2-135m --out $(LORA_OUT) --merge
 	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_smollm2.yaml --output $(LEADERBOARD_RUNS)
 	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_smollm2_lora.yaml --output $(LEADERBOARD_RUNS)
+	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_smollm2_json.yaml --output $(LEADERBOARD_RUNS)
 	$(BIN)/reportbench leaderboard $(LEADERBOARD_RUNS) --out $(LEADERBOARD_OUT) \
 		--title "SmolLM2-135M-Instruct on reportbench (test split)"
 	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --where prompt=D \
@@ -86,9 +87,26 @@ leaderboard: venv $(VLLM_VENV)/.installed
 	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --where temperature=0 \
 		--select-a model=smollm2-135m --select-b model=smollm2-135m-lora --all-metrics \
 		--out $(LEADERBOARD_OUT)/compare_base_vs_lora_greedy.md > /dev/null
+	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --where model=smollm2-135m --where temperature=0 \
+		--where prompt=D --select-a structured_output=none --select-b structured_output=json --all-metrics \
+		--out $(LEADERBOARD_OUT)/compare_D_free_vs_json_greedy.md > /dev/null
+	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --where model=smollm2-135m --where temperature=0 \
+		--where prompt=B --select-a structured_output=none --select-b structured_output=json --all-metrics \
+		--out $(LEADERBOARD_OUT)/compare_B_free_vs_json_greedy.md > /dev/null
 
 bench-metrics: venv
 	$(BIN)/python benchmarks/bench_metrics.py
 
 bench-grid: venv
 	$(BIN)/python benchmarks/bench_grid.py
+
+# Which library constrains HF generation (needs the two it is compared with).
+bench-constrained: venv
+	$(BIN)/python -m pip install --quiet outlines lm-format-enforcer
+	$(BIN)/python benchmarks/bench_constrained_hf.py
+
+# structured_output none vs json on SmolLM2, on vLLM and on hf (two resumable grids), then the table.
+bench-structured-output: venv $(VLLM_VENV)/.installed
+	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_smollm2_json.yaml --output runs/smollm2-135m-json
+	$(BIN)/reportbench grid grids/structured_output_hf.yaml --output runs/smollm2-135m-hf-json
+	$(BIN)/python benchmarks/bench_structured_output.py runs/smollm2-135m-json runs/smollm2-135m-hf-json

@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     grid.set_defaults(func=_grid)
 
     board = commands.add_parser("leaderboard", help="markdown leaderboard, figures and data from finished runs")
-    board.add_argument("runs", help="a grid output folder, lm-eval output folder, or a leaderboard's data/ folder")
+    board.add_argument("runs", nargs="+", help="grid output folders, lm-eval output folders or a leaderboard's data/ folder; "
+                       "several are combined (e.g. a page's data/ and new grid cells), each cell once")
     board.add_argument("--out", required=True, help="folder for README.md, the PNG figures and data/ (e.g. leaderboards/NAME)")
     board.add_argument("--metric", help="primary metric (default: cross_encoder when every sample has it, else bi_encoder_cosine)")
     board.add_argument("--title", help="page title (default: the --out folder name)")

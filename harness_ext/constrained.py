@@ -27,7 +27,7 @@ from functools import lru_cache
 from lm_eval.models.huggingface import HFLM
 
 from reportbench.answer import json_schema
-from reportbench.decoding import DEFAULTS, STRUCTURED_OUTPUTS
+from reportbench.decoding import DEFAULTS, structured_output
 
 # lm-eval model name -> the constrained type that can run it, and where that type lives
 # (registered lazily: the vLLM one imports vllm, which only some venvs have).
@@ -46,10 +46,8 @@ def register_models() -> None:
 
 
 def pop_mode(gen_kwargs: dict) -> str:
-    mode = gen_kwargs.pop(SETTING, DEFAULTS[SETTING])
-    if mode not in STRUCTURED_OUTPUTS:
-        raise ValueError(f"{SETTING} must be one of {', '.join(STRUCTURED_OUTPUTS)}, got {mode!r}")
-    return mode
+    """Takes structured_output out of gen_kwargs (the engine does not know it) and returns it, checked."""
+    return structured_output(gen_kwargs.pop(SETTING, DEFAULTS[SETTING]))
 
 
 @lru_cache(maxsize=8)

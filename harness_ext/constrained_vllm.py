@@ -15,8 +15,10 @@ from lm_eval.models.vllm_causallms import VLLM
 from reportbench.answer import json_schema
 from reportbench.constrained import pop_mode
 
-
 ENGINE_DEFAULTS = {"structured_outputs_config": {"backend": "guidance", "disable_any_whitespace": True}}
+# llguidance writes compact JSON ({"title":"...") unless told otherwise; the prompts show ", " and ": ",
+# as xgrammar writes them, so both backends produce the format the model was asked for.
+GUIDANCE_FORMAT = {"x-guidance": {"item_separator": ", ", "key_separator": ": ", "whitespace_flexible": False}}
 
 
 class ConstrainedVLLM(VLLM):
@@ -31,6 +33,7 @@ class ConstrainedVLLM(VLLM):
         if mode == "json":
             from vllm.sampling_params import StructuredOutputsParams
 
-            kwargs["structured_outputs"] = StructuredOutputsParams(json=json_schema(max_gen_toks), disable_any_whitespace=True)
+            schema = json_schema(max_gen_toks) | GUIDANCE_FORMAT
+            kwargs["structured_outputs"] = StructuredOutputsParams(json=schema, disable_any_whitespace=True)
             until = []  # the grammar ends the answer; a stop string inside the report must not cut it
         return kwargs, until, max_gen_toks

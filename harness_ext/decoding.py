@@ -37,6 +37,13 @@ class DecodingError(ValueError):
     """A decoding setting that cannot be used; the caller adds where it came from."""
 
 
+def structured_output(value) -> str:
+    """A structured_output value, checked: none or json."""
+    if value not in STRUCTURED_OUTPUTS:
+        raise DecodingError(f"structured_output must be one of {', '.join(STRUCTURED_OUTPUTS)}, got {value!r}")
+    return value
+
+
 def implies_sampling(settings: Mapping) -> bool:
     """Without an explicit do_sample, a temperature above 0 means the user wants to sample."""
     try:
@@ -57,8 +64,7 @@ class Decoding:
     def __post_init__(self):
         if self.greedy and (self.top_p is not None or self.top_k is not None):
             raise DecodingError("greedy decoding has no top_p or top_k; make it with Decoding.of(...)")
-        if self.structured_output not in STRUCTURED_OUTPUTS:
-            raise DecodingError(f"structured_output must be one of {', '.join(STRUCTURED_OUTPUTS)}, got {self.structured_output!r}")
+        structured_output(self.structured_output)
 
     @property
     def greedy(self) -> bool:

@@ -16,12 +16,13 @@ import pandas as pd
 
 from reportbench import __version__
 from reportbench.decoding import COLUMNS as DECODING_COLUMNS
+from reportbench.decoding import DEFAULTS as DECODING_DEFAULTS
 from reportbench.labels import config_label, decoding_label, format_setting, is_missing, markdown_table
 from reportbench.labels import number as _number
 from reportbench.metrics import METRICS
 from reportbench.metrics.confidence import summarize
 from reportbench.primary import choose_primary, higher_is_better
-from reportbench.runs import CONFIG_COLUMNS, Runs, RunsError, export_folder, export_runs, load_runs, parse_conditions
+from reportbench.runs import CONFIG_COLUMNS, Runs, RunsError, export_folder, export_runs, load_all, parse_conditions
 
 PAGE = "README.md"
 PAGE_SETTINGS = "page.json"
@@ -155,6 +156,11 @@ def score_vs_temperature(runs: Runs, agg: Aggregates, path: Path) -> Path:
     top_ps = sorted({v for v in configs["top_p"] if not is_missing(v)})
     colours = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(top_ps)}
     dodge = 0.012 * (configs["temperature"].max() or 1)  # keeps overlapping error bars apart
+    # Greedy configurations that differ in another setting (e.g. structured_output) get a marker each, the same in every panel.
+    all_greedy = configs[configs["temperature"] == 0]
+    greedy_other = [c for c in OTHER_DECODING if _varies(all_greedy[c], c)]
+    greedy_keys = sorted({_key(tuple(row[c] for c in greedy_other)) for _, row in all_greedy.iterrows()},
+                         key=lambda key: [_default_first(c, v) for c, v in zip(greedy_other, key)])
     for i, model in enumerate(models):
         for j, prompt in enumerate(prompts):
             ax = axes[i][j]
@@ -170,12 +176,11 @@ def score_vs_temperature(runs: Runs, agg: Aggregates, path: Path) -> Path:
                 ax.errorbar(x, line["mean"], yerr=[line["mean"] - line["ci_low"], line["ci_high"] - line["mean"]],
                             marker="o", capsize=3, color=colours.get(key[0], "grey"), label=label)
             greedy = facet[facet["temperature"] == 0]
-            # Greedy configurations that differ in another setting (e.g. structured_output) get a marker each.
-            greedy_other = [c for c in OTHER_DECODING if _varies(greedy[c], c)]
-            groups = list(greedy.groupby(greedy_other, dropna=False, sort=True)) if greedy_other else [((), greedy)]
-            for index, (key, group) in enumerate(groups):
-                key = key if isinstance(key, tuple) else (key,)
-                label = "greedy" + "".join(f" {c}={format_setting(c, v)}" for c, v in zip(greedy_other, key))
+            for key, group in (greedy.groupby(greedy_other, dropna=False, sort=True) if greedy_other else [((), greedy)]):
+                if group.empty:
+                    continue
+                index = greedy_keys.index(_key(key))
+                label = "greedy" + "".join(f" {c}={format_setting(c, v)}" for c, v in zip(greedy_other, _key(key)))
                 ax.errorbar(group["temperature"], group["mean"], yerr=[group["mean"] - group["ci_low"], group["ci_high"] - group["mean"]],
                             marker=GREEDY_MARKERS[index % len(GREEDY_MARKERS)], markersize=10 if index == 0 else 8, linestyle="none",
                             capsize=3, color="black" if index == 0 else "dimgray", label=label)
@@ -184,11 +189,26 @@ def score_vs_temperature(runs: Runs, agg: Aggregates, path: Path) -> Path:
             if i == len(models) - 1:
                 ax.set_xlabel("temperature")
     fig.supylabel(f"{agg.metric} (mean, 95% CI)", fontsize=10)  # once: per-row labels collide when models stack
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    legend = {}  # every series of every panel, once, in order of appearance
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    handles, labels = list(legend.values()), list(legend)
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return save(fig, path)
+
+
+def _key(key) -> tuple:
+    """A groupby key as a tuple of spellings (NaN-safe, comparable)."""
+    return tuple(key) if isinstance(key, tuple) else (key,)
+
+
+def _default_first(column: str, value) -> tuple:
+    """Sort key: a setting's default value (e.g. structured_output none) before the others."""
+    default = DECODING_DEFAULTS.get(column)
+    return (format_setting(column, value) != format_setting(column, default), format_setting(column, value))
 
 
 def score_histograms(runs: Runs, agg: Aggregates, model: str, path: Path) -> Path:
@@ -324,12 +344,13 @@ def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | No
 
 def main(args) -> int:
     try:
-        runs = load_runs(args.runs)
+        runs = load_all(args.runs)
         conditions = parse_conditions(args.select, "--select")
         if conditions:
             runs = runs.select(conditions)
-        export = export_folder(args.runs)  # rebuilding a page: its saved options are the defaults
-        saved = json.loads((export / PAGE_SETTINGS).read_text()) if export and (export / PAGE_SETTINGS).is_file() else {}
+        # Rebuilding or extending a page: the options saved with the first page among the inputs are the defaults.
+        exports = [export for export in map(export_folder, args.runs) if export and (export / PAGE_SETTINGS).is_file()]
+        saved = json.loads((exports[0] / PAGE_SETTINGS).read_text()) if exports else {}
         page = build_page(runs, Path(args.out), args.metric or saved.get("metric"), args.title or saved.get("title"))
     except RunsError as err:
         print(f"reportbench leaderboard: {err}", file=sys.stderr)

@@ -35,15 +35,16 @@ def _pop_include_paths(argv: list[str]) -> tuple[list[str], list[str]]:
 def _route_structured_output(args) -> None:
     """`--gen_kwargs structured_output=json` needs a model type that turns it into a constraint (constrained.py)."""
     from reportbench.constrained import CONSTRAINED_MODELS, SETTING, register_models
-    from reportbench.decoding import DEFAULTS, STRUCTURED_OUTPUTS
+    from reportbench.decoding import DEFAULTS, DecodingError, structured_output
 
     register_models()  # --model reportbench-hf / reportbench-vllm work too
     gen_kwargs = getattr(args, "gen_kwargs", None)
     if not isinstance(gen_kwargs, dict) or SETTING not in gen_kwargs:
         return
-    mode = str(gen_kwargs[SETTING])
-    if mode not in STRUCTURED_OUTPUTS:
-        raise SystemExit(f"reportbench lm-eval: --gen_kwargs {SETTING} must be one of {', '.join(STRUCTURED_OUTPUTS)}, got {mode!r}")
+    try:
+        mode = structured_output(str(gen_kwargs[SETTING]))
+    except DecodingError as err:
+        raise SystemExit(f"reportbench lm-eval: --gen_kwargs {err}") from None
     if mode == DEFAULTS[SETTING]:
         del gen_kwargs[SETTING]  # free decoding: lm-eval's own models as they are
         return

@@ -10,12 +10,14 @@ from pathlib import Path
 def describe(names: list[str] | None, options) -> int:
     import dataclasses
 
+    from reportbench.answer import SCHEMA_SETTINGS
     from reportbench.metrics import METRICS, get_metric
     from reportbench.metrics.confidence import SUMMARY_SETTINGS
 
     chosen = [get_metric(n) for n in names] if names else list(METRICS.values())
     print(json.dumps(
-        {"metrics": [m.describe(options) for m in chosen], "model_options": dataclasses.asdict(options), "aggregate": SUMMARY_SETTINGS},
+        {"metrics": [m.describe(options) for m in chosen], "model_options": dataclasses.asdict(options), "aggregate": SUMMARY_SETTINGS,
+         "structured_output_json": SCHEMA_SETTINGS},
         indent=2, default=str,
     ))
     return 0

@@ -38,7 +38,7 @@ NUMERIC_CELL_COLUMNS = (*NUMERIC_DECODING_COLUMNS, "limit", "wall_seconds", "gen
 SAMPLE_COLUMNS = ("cell", "case_id", "target_hash")
 EXPORT_CELLS = "cells.csv"
 EXPORT_SAMPLES = "samples.csv"
-__all__ = ["Runs", "RunsError", "load_runs", "export_runs", "export_folder", "parse_conditions", "CONFIG_COLUMNS"]
+__all__ = ["Runs", "RunsError", "load_runs", "load_all", "export_runs", "export_folder", "parse_conditions", "CONFIG_COLUMNS"]
 
 
 @dataclass
@@ -225,6 +225,29 @@ def load_runs(path: str | Path) -> Runs:
     return _assemble(found)
 
 
+def load_all(paths: list[str | Path]) -> Runs:
+    """The runs of several places as one (e.g. a page's data/ plus new grid cells); a cell may appear once."""
+    loaded = [load_runs(path) for path in paths]
+    return loaded[0] if len(loaded) == 1 else _combine(loaded)
+
+
+def _combine(parts: list[Runs]) -> Runs:
+    cells = pd.concat([part.cells for part in parts], ignore_index=True)
+    _refuse_duplicates(cells)
+    metrics = [m for m in TASK_METRICS if any(m in part.samples.columns for part in parts)]
+    samples = pd.concat([part.samples for part in parts], ignore_index=True).reindex(columns=[*SAMPLE_COLUMNS, *metrics])
+    cells = cells.sort_values(["model", "task", "cell"], kind="stable").reset_index(drop=True)
+    return Runs(cells, samples.sort_values(["cell", "case_id"], kind="stable").reset_index(drop=True))
+
+
+def _refuse_duplicates(cells: pd.DataFrame) -> None:
+    duplicated = cells[cells["cell"].duplicated(keep=False)]
+    if not duplicated.empty:
+        first = duplicated.iloc[0]["cell"]
+        sources = ", ".join(duplicated[duplicated["cell"] == first]["source"])
+        raise RunsError(f"cell {first} appears more than once ({sources}); keep one copy")
+
+
 def _load_single_file(path: Path) -> Runs:
     if LmEvalOutput.is_results_file(path):
         found = _lm_eval_cells(LmEvalOutput(path), path.parent)
@@ -242,11 +265,7 @@ def _assemble(found: list[tuple[dict, list[dict]]]) -> Runs:
     cells = pd.DataFrame([dict(cell, n=len(rows)) for cell, rows in found], columns=list(CELL_COLUMNS))
     for column in NUMERIC_CELL_COLUMNS:  # None -> NaN, as after a CSV round trip
         cells[column] = pd.to_numeric(cells[column])
-    duplicated = cells[cells["cell"].duplicated(keep=False)]
-    if not duplicated.empty:
-        first = duplicated.iloc[0]["cell"]
-        sources = ", ".join(duplicated[duplicated["cell"] == first]["source"])
-        raise RunsError(f"cell {first} appears more than once ({sources}); keep one copy")
+    _refuse_duplicates(cells)
     samples = pd.DataFrame([row for _, rows in found for row in rows], columns=[*SAMPLE_COLUMNS, *TASK_METRICS])
     samples = samples.dropna(axis=1, how="all")  # metrics no cell computed (e.g. no cross-encoder offline)
     cells = cells.sort_values(["model", "task", "cell"], kind="stable").reset_index(drop=True)

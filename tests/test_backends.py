@@ -27,11 +27,11 @@ def test_model_arguments_per_backend(tmp_path):
     gguf.write_bytes(b"")
     spec = dict(name="m", path="/models/m", model_args={"dtype": "float32"}, peft="/adapters/a", batch_size=4)
     assert BACKENDS["hf"].build_args(ModelSpec(backend="hf", **spec)) == (
-        "hf", {"dtype": "float32", "pretrained": "/models/m", "peft": "/adapters/a"})
+        "reportbench-hf", {"dtype": "float32", "pretrained": "/models/m", "peft": "/adapters/a"})
     assert BACKENDS["vllm"].build_args(ModelSpec(backend="vllm", **spec)) == (
-        "vllm", {"dtype": "float32", "pretrained": "/models/m", "lora_local_path": "/adapters/a"})
+        "reportbench-vllm", {"dtype": "float32", "pretrained": "/models/m", "lora_local_path": "/adapters/a"})
     lm_type, args = BACKENDS["gguf"].build_args(ModelSpec(backend="gguf", **(spec | {"path": str(gguf), "peft": None})))
-    assert (lm_type, args["pretrained"], args["gguf_file"]) == ("hf", str(tmp_path), gguf.name)
+    assert (lm_type, args["pretrained"], args["gguf_file"]) == ("reportbench-hf", str(tmp_path), gguf.name)
 
 
 def test_parameters_are_counted_from_safetensors_headers(tiny_llama):

@@ -146,6 +146,20 @@ def test_rebuild_from_data_keeps_the_title_and_metric_it_was_built_with(runs_dir
     assert page.startswith("# T\n") and "**Primary metric:** `rougeL`" in page
 
 
+def test_a_page_extended_with_new_cells_equals_a_page_built_from_all_runs(runs_dir, tmp_path):
+    """A published page's data/ plus new grid cells: the same page as from all the raw runs at once."""
+    from reportbench.runs import load_all
+
+    build_page(load_runs(runs_dir), tmp_path / "old", title="T")
+    new = tmp_path / "new"
+    write_both_domains(new, M2_GREEDY, model="m3")
+    extended = build_page(load_all([tmp_path / "old" / "data", new]), tmp_path / "extended", title="T").read_text()
+    write_both_domains(runs_dir, M2_GREEDY, model="m3")
+    assert extended == build_page(load_runs(runs_dir), tmp_path / "all", title="T").read_text()
+    with pytest.raises(RunsError, match="appears more than once"):
+        load_all([tmp_path / "old" / "data", runs_dir])
+
+
 def test_cli_writes_the_page_and_reports_bad_runs(runs_dir, tmp_path):
     result = run_cli(["reportbench", "leaderboard", str(runs_dir), "--out", str(tmp_path / "board"), "--select", "model=m1"], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -38,3 +38,18 @@ def test_smollm2_page_covers_what_was_promised():
     decoding = set(zip(cells["temperature"], cells["top_p"].fillna(-1)))
     assert (0.0, -1) in decoding and (1.0, 0.6) in decoding  # greedy and the seed study's best setting
     assert runs.samples.groupby("cell").size().eq(36).all()
+
+
+def test_smollm2_page_shows_constrained_cells_and_their_comparison():
+    runs = load_runs(BOARDS / "smollm2-135m" / "data")
+    cells = runs.cells
+    constrained = cells[cells["structured_output"] == "json"]
+    assert sorted(constrained["task"]) == [f"reportbench_{d}_{p}" for d in ("pharma", "traffic") for p in "bd"]
+    assert set(constrained["temperature"]) == {0.0} and set(constrained["model"]) == {"smollm2-135m"}
+    json_samples = runs.samples[runs.samples["cell"].isin(constrained["cell"])]
+    assert json_samples["truncated"].notna().all() and (json_samples["json_valid"] + json_samples["truncated"] == 1).all()
+    page = (BOARDS / "smollm2-135m" / "README.md").read_text()
+    assert "greedy · 300 tok · json" in page
+    for prompt in "BD":
+        compared = (BOARDS / "smollm2-135m" / f"compare_{prompt}_free_vs_json_greedy.md").read_text()
+        assert f"{prompt} · greedy · 300 tok · json" in compared and "| all | json_valid ↑" in compared

@@ -152,3 +152,5 @@ def test_describe_lists_every_metric(tmp_path):
     assert [m["name"] for m in described["metrics"]] == list(METRICS)
     assert described["aggregate"]["method"] == "percentile"
     assert described["model_options"]["bertscore_num_layers"] == 6
+    assert described["structured_output_json"]["schema"]["required"] == ["title", "report"]
+    assert "report 732 characters" in described["structured_output_json"]["length_limits"]

@@ -8,8 +8,8 @@ import json
 
 import pytest
 import yaml
-
 from conftest import read_results, run_cli
+
 from reportbench.answer import KEYS
 from reportbench.records import CellRecord
 
@@ -23,6 +23,7 @@ def lm_eval(tiny_llama, out, gen_kwargs, *extra):
 
 def assert_exact_answers(samples):
     for sample in samples:
+        assert sample["resps"][0][0].startswith('{"title": "')  # the format the prompt shows
         answer = json.loads(sample["resps"][0][0])  # strict JSON, nothing around it
         assert tuple(answer) == KEYS and all(isinstance(v, str) and v for v in answer.values())
         assert sample["json_valid"] == 1.0 and sample["truncated"] == 0.0

@@ -43,4 +43,5 @@ def test_grid_on_vllm_cpu(tmp_path):
     json_record, json_samples = by_mode["json"]
     for sample in json_samples:
         assert list(json.loads(sample["resps"][0][0])) == ["title", "report"] and sample["json_valid"] == 1.0
+        assert sample["resps"][0][0].startswith('{"title": "')  # the separators the prompt shows
     print(json.dumps({mode: r["efficiency"] for mode, (r, _) in by_mode.items()}, indent=2))
