@@ -169,7 +169,7 @@ def score_vs_temperature(runs: Runs, agg: Aggregates, path: Path) -> Path:
             other = [c for c in OTHER_DECODING if _varies(sampled[c], c)]
             lines = list(sampled.groupby(["top_p", *other], dropna=False, sort=True))
             for index, (key, line) in enumerate(lines):
-                key = key if isinstance(key, tuple) else (key,)
+                key = _key(key)
                 line = line.sort_values("temperature")
                 x = line["temperature"] + (index - (len(lines) - 1) / 2) * dodge
                 label = "top_p=" + format_setting("top_p", key[0]) + "".join(f" {c}={format_setting(c, v)}" for c, v in zip(other, key[1:]))
