@@ -10,7 +10,8 @@ STAMP := $(VENV)/.reportbench-installed
 DEMO_OUT ?= demo_results
 DEMO_LIMIT ?= 2
 
-.PHONY: venv test test-fast lint demo clean bench-metrics bench-grid bench-constrained bench-structured-output test-vllm leaderboard
+.PHONY: venv test test-fast lint demo clean bench-metrics bench-grid bench-constrained bench-structured-output test-vllm leaderboard \
+	audit train-cross-encoder
 
 # Idempotent: re-runs only when the package metadata changes.
 # torch comes first so pip takes the CPU wheel on disk instead of pulling CUDA.
@@ -27,6 +28,17 @@ venv: $(STAMP)
 
 test: venv
 	$(BIN)/python -m pytest -v
+
+# The metric-validity audit of the test split (~10 min on 2 cores); it refreshes the summary that
+# leaderboards quote (metrics/validity.json). metrics/README.md shows build/audit/audit.md.
+audit: venv
+	$(BIN)/reportbench metrics audit --out build/audit --publish metrics/validity.json
+
+# Retrain the fact cross-encoder from scratch on the dev split (~45 min on 2 cores) and compare
+# its scores with the shipped model's on a fixed probe set (tolerance in metrics/README.md).
+# To replace the shipped model: reportbench metrics train-cross-encoder --out metrics/fact_cross_encoder
+train-cross-encoder: venv
+	$(BIN)/reportbench metrics train-cross-encoder --out build/fact_cross_encoder --compare-to metrics/fact_cross_encoder
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"

@@ -76,6 +76,18 @@ def _metrics_baseline(args) -> int:
     return build_baseline(args.out, args.pairs, options_from_args(args))
 
 
+def _metrics_audit(args) -> int:
+    from reportbench.metrics_commands import audit
+
+    return audit(args, options_from_args(args))
+
+
+def _metrics_train(args) -> int:
+    from reportbench.metrics_commands import train_cross_encoder
+
+    return train_cross_encoder(args)
+
+
 # Older spellings of two flags, kept working.
 _FLAG_ALIASES = {"metric_device": ["--device"], "metric_batch_size": ["--batch-size"]}
 
@@ -168,6 +180,36 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--pairs", type=int, default=2000, help="unrelated reference pairs to average (default 2000)")
     _add_model_options(baseline)
     baseline.set_defaults(func=_metrics_baseline)
+    audit = metric_commands.add_parser("audit", help="which metric notices a wrong fact: detection rates on damaged reports")
+    audit.add_argument("--out", default="audit", help="folder for audit.md, audit.png, rates.csv, controls.csv, candidates.jsonl")
+    audit.add_argument("--split", default="test", choices=["dev", "test"], help="cases to audit (default test)")
+    audit.add_argument("--data", help="case file (JSONL/CSV/XLSX with ids) instead of the packaged cases")
+    audit.add_argument("--rewrites", help="JSONL of {id, rewrite}: faithful rewrites (default: the packaged ones)")
+    audit.add_argument("--candidates", action="append", metavar="FILE",
+                       help="hand-written candidates: JSONL of {id, kind: faithful|damaged, text, base: reference|rewrite, damage}; repeatable")
+    audit.add_argument("--runs", action="append", metavar="PATH",
+                       help="grid/lm-eval outputs whose reports keep every key fact and invent none serve as further clean candidates; repeatable")
+    audit.add_argument("--no-handwritten", action="store_true",
+                       help="leave out the packaged hand-written damage of the test split (tasks/data/damaged_test.jsonl)")
+    audit.add_argument("--limit", type=int, help="audit only the first N cases of each domain")
+    audit.add_argument("--variants", type=int, default=2, help="damaged copies per class and clean candidate (default 2)")
+    audit.add_argument("--seed", type=int, default=0, help="seed of the damage and the bootstrap (default 0)")
+    audit.add_argument("--metrics", help="comma-separated metrics (default: every content metric)")
+    audit.add_argument("--also", action="append", metavar="KEY=VALUE[,KEY=VALUE]",
+                       help="audit the model metrics under further metric options too, e.g. cross_encoder_mode=seed; repeatable")
+    audit.add_argument("--publish", metavar="FILE",
+                       help="also write the per-metric summary that leaderboards quote (the packaged one is metrics/validity.json)")
+    _add_model_options(audit)
+    audit.set_defaults(func=_metrics_audit)
+    trainer = metric_commands.add_parser("train-cross-encoder", help="train the fact-aware cross-encoder on the dev split")
+    trainer.add_argument("--out", required=True, help="folder for weights.safetensors and training.json")
+    trainer.add_argument("--epochs", type=int, default=3, help="epochs (default 3)")
+    trainer.add_argument("--max-steps", type=int, help="stop after this many steps (a quick check of the code path)")
+    trainer.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    trainer.add_argument("--compare-to", help="a trained folder (e.g. the shipped metrics/fact_cross_encoder): "
+                         "score a fixed probe set with both and report the differences")
+    trainer.add_argument("--tolerance", type=float, default=0.05, help="largest score difference accepted by --compare-to (default 0.05)")
+    trainer.set_defaults(func=_metrics_train)
 
     grid = commands.add_parser("grid", help="run models x tasks x decoding settings; resumable and shardable")
     grid.add_argument("config", help="grid YAML (see grids/demo.yaml)")

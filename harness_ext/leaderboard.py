@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from reportbench import __version__
+from reportbench.audit import validity_sentence
 from reportbench.decoding import COLUMNS as DECODING_COLUMNS
 from reportbench.decoding import DEFAULTS as DECODING_DEFAULTS
 from reportbench.labels import config_label, decoding_label, format_setting, is_missing, markdown_table
@@ -307,6 +308,7 @@ def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | No
         "",
         f"**Primary metric:** {reason}; {direction} is better. Every other metric is the mean over the same samples.",
         "",
+        *([validity, ""] if (validity := validity_sentence(primary)) else []),
         "## Ranking",
         "",
         "Each model at its best configuration (chosen on these same cases, so the best score is optimistic).",

@@ -114,3 +114,77 @@ def build_baseline(out: str | None, pairs: int, options) -> int:
     path = build_bertscore_baseline(target, reference_reports(), resolve_model(options.bertscore_model), options.bertscore_num_layers, pairs)
     print(f"reportbench: wrote BERTScore baseline {path} ({pairs} unrelated reference pairs)")
     return 0
+
+
+def _extra_option_sets(items: list[str] | None, options) -> dict:
+    """--also KEY=VALUE[,KEY=VALUE...]: further metric option sets whose model metrics are audited too."""
+    from reportbench.metrics.options import MetricOptions
+
+    variants = {}
+    for item in items or []:
+        values = {}
+        for part in item.split(","):
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"--also {item!r}: expected KEY=VALUE[,KEY=VALUE...], e.g. cross_encoder_mode=sts")
+            values[key.strip().replace("-", "_")] = value.strip()
+        variants[item] = MetricOptions.parse({**json.loads(options.to_json()), **values}, f"--also {item}")
+    return variants
+
+
+def audit(args, options) -> int:
+    """`reportbench metrics audit`: detection rates of every content metric on damaged reports."""
+    from reportbench import audit as validity
+    from reportbench.paths import packaged_data_dir
+    from reportbench.scoring import ScoreInputError
+
+    try:
+        cases = validity.load_audit_cases(args.split, args.data, args.limit)
+        candidate_files = list(args.candidates or [])
+        if args.split == "test" and not args.data and not args.no_handwritten:
+            candidate_files.insert(0, str(packaged_data_dir() / validity.HANDWRITTEN_FILE))
+        rewrites = validity.read_rewrites(args.rewrites) if args.rewrites else validity.packaged_rewrites()
+        known = {c["id"] for c in cases}
+        if not any(case_id in known for case_id in rewrites) and not args.runs and not args.candidates:
+            raise validity.AuditInputError(
+                f"no faithful rewrite of any audited case (rewrites cover {len(rewrites)} other ids); "
+                "pass --rewrites FILE with {\"id\", \"rewrite\"} rows, --candidates FILE or --runs DIR")
+        variants = _extra_option_sets(args.also, options)
+        metrics = [n.strip() for n in args.metrics.split(",")] if args.metrics else None
+        unknown = sorted(set(metrics or []) - set(validity.auditable_metrics()))
+        if unknown:
+            raise validity.AuditInputError(f"--metrics: not auditable: {', '.join(unknown)}; auditable: {', '.join(validity.auditable_metrics())}")
+        print(f"reportbench metrics audit: {len(cases)} cases of split {args.split!r}", file=sys.stderr)
+        result = validity.run_audit(cases, rewrites, options, variants, candidate_files, args.runs or [],
+                                    args.variants, args.seed, metrics,
+                                    validity.skipped_by_limit(args.split, args.data, cases) if args.limit else frozenset())
+    except (validity.AuditInputError, ScoreInputError, ValueError) as err:
+        print(f"reportbench metrics audit: {err}", file=sys.stderr)
+        return 2
+    held_out = validity.held_out_classes(validity.metric_columns(options, variants, metrics))
+    written = validity.write(result, args.out, held_out)
+    if args.publish:
+        Path(args.publish).write_text(json.dumps(validity.validity_summary(result, held_out), indent=1) + "\n", encoding="utf-8")
+        written.append(Path(args.publish))
+    validity.print_summary(result)
+    for name, reason in result.unavailable.items():
+        print(f"reportbench metrics audit: {name} not audited: {reason}", file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 0
+
+
+def train_cross_encoder(args) -> int:
+    """`reportbench metrics train-cross-encoder`: train the fact-aware cross-encoder on the dev split."""
+    from reportbench.cross_encoder_training import TrainingSettings, compare, train
+
+    settings = TrainingSettings(epochs=args.epochs, max_steps=args.max_steps, seed=args.seed)
+    report = train(args.out, settings)
+    print(f"trained {report.steps} steps ({report.examples_seen} pairs) in {report.seconds:.0f} s -> {args.out}", file=sys.stderr)
+    if args.compare_to:
+        result = compare(args.compare_to, args.out)
+        print(json.dumps({"compared_to": args.compare_to, **result}, indent=1))
+        if result["max_abs_diff"] > args.tolerance:
+            print(f"reportbench: scores differ from {args.compare_to} by up to {result['max_abs_diff']:.4f} "
+                  f"(tolerance {args.tolerance})", file=sys.stderr)
+            return 1
+    return 0

@@ -8,17 +8,11 @@ never visible; a file lock stops two processes from building it at once.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from reportbench.metrics.cached_build import MANIFEST, build_once, cache_root  # noqa: F401 (MANIFEST: the copy's manifest file)
 from reportbench.metrics.encoders import package_folder
-
-MANIFEST = "reportbench-model.json"
 
 
 @dataclass(frozen=True)
@@ -43,16 +37,6 @@ EMBEDDED_MODELS = {
 
 class ModelNotAvailable(RuntimeError):
     pass
-
-
-def cache_root() -> Path:
-    """REPORTBENCH_CACHE, else the platform user cache (e.g. ~/.cache/reportbench)."""
-    override = os.environ.get("REPORTBENCH_CACHE")
-    if override:
-        return Path(override).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("reportbench"))
 
 
 def gguf_source(model: EmbeddedModel) -> Path:
@@ -96,35 +80,5 @@ def model_path(alias: str) -> Path:
     if model is None:
         raise ModelNotAvailable(f"unknown model alias {alias!r}; available: {', '.join(EMBEDDED_MODELS)}")
     gguf = gguf_source(model)
-    fingerprint = _source_fingerprint(model, gguf)
-    final = cache_root() / "models" / alias
-    if _is_complete(final, fingerprint):
-        return final
-
-    from filelock import FileLock
-
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(final) + ".lock"):
-        if _is_complete(final, fingerprint):  # another process built it while we waited
-            return final
-        print(f"reportbench: building a safetensors copy of {alias} in {final} (one time, ~30 s)", file=sys.stderr)
-        staging = Path(tempfile.mkdtemp(prefix=f".{alias}-", dir=final.parent))
-        try:
-            _dequantise(gguf, staging)
-            (staging / MANIFEST).write_text(json.dumps({"alias": alias, "source": fingerprint}, indent=2))
-            if final.exists():  # stale copy from another package version
-                shutil.rmtree(final)
-            os.rename(staging, final)  # atomic: the folder appears complete or not at all
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return final
-
-
-def _is_complete(folder: Path, fingerprint: dict) -> bool:
-    manifest = folder / MANIFEST
-    if not manifest.is_file():
-        return False
-    try:
-        return json.loads(manifest.read_text()).get("source") == fingerprint
-    except (OSError, json.JSONDecodeError):
-        return False
+    return build_once(cache_root() / "models" / alias, _source_fingerprint(model, gguf),
+                      lambda staging: _dequantise(gguf, staging), f"building a safetensors copy of {alias} (~30 s)")

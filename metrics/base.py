@@ -72,6 +72,9 @@ class Metric:
     summary: bool = False
     # Default ranking metric of leaderboards and comparisons: the lowest rank present in every sample wins.
     primary_rank: int | None = None
+    # A check of the output's form (JSON, paragraphs, length), not of what it says; the
+    # metric-validity audit, which damages content, leaves it out.
+    form: bool = False
     # Exact library settings, so anyone can recompute the metric without reportbench. A callable
     # receives the metric options, since the models they name change the settings.
     settings: dict | Callable[[MetricOptions], dict] = field(default_factory=dict)

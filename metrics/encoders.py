@@ -39,5 +39,14 @@ def encoder_path(alias: str) -> Path:
 
 
 def resolve_model(name: str) -> str:
-    """An embedded alias becomes its folder; anything else is a local path or hub id, returned as is."""
-    return str(encoder_path(name)) if name in EMBEDDED_ENCODERS else name
+    """An embedded alias becomes its folder, as does a folder of trained fact cross-encoder weights
+    (assembled on first use); anything else is a local path or hub id, returned as is."""
+    from reportbench.metrics import fact_cross_encoder
+
+    if name in EMBEDDED_ENCODERS:
+        return str(encoder_path(name))
+    if name == fact_cross_encoder.ALIAS:
+        return str(fact_cross_encoder.model_folder())
+    if (Path(name) / fact_cross_encoder.WEIGHTS_FILE).is_file() and (Path(name) / fact_cross_encoder.TRAINING_FILE).is_file():
+        return str(fact_cross_encoder.model_folder(Path(name)))
+    return name

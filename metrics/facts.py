@@ -43,6 +43,8 @@ _FACT_PATTERN = re.compile(
     """,
     re.VERBOSE,
 )
+# Small counts written as words ("three repeat media fills"); index = value.
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
 _TITLES = r"(?:Dr\.?|Prof\.?|Mr\.?|Mrs\.?|Ms\.?|PC|DC|Sgt\.?|Sergeant|Officer|Inspector|Constable|Det\.?|Agente|Cpl\.?|Lt\.?|Capt\.?)"
 _NAME_WORD = r"[A-ZÀ-ÖØ-Þ][\w'’.-]*"
 _PARTICLE = r"(?:de|da|do|dos|das|del|della|di|du|la|le|van|von|der|den|ter|bin|binti|al|el|y|e)"
@@ -72,6 +74,11 @@ def person_names(who: str) -> list[str]:
         if match:
             names.append(match.group("name"))
     return names
+
+
+def fact_spans(text: str) -> list[tuple[str, int, int]]:
+    """(kind, start, end) of every date, time, ID, quantity and number written in a text."""
+    return [(m.lastgroup, m.start(), m.end()) for m in _FACT_PATTERN.finditer(text or "")]
 
 
 def facts_in_text(text: str, field: str = "") -> list[Fact]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from reportbench.metrics.base import GENERATION, Metric, ScoringInput
@@ -79,4 +80,7 @@ PREAMBLE_METRIC = Metric(
     higher_is_better=False,
     settings={"pattern": PREAMBLE.pattern, "flags": "IGNORECASE"},
 )
-FORMAT_METRICS = [JSON_VALID, TRUNCATED, SINGLE_PARAGRAPH, PREAMBLE_METRIC, WORDS, LENGTH_RATIO]
+FORMAT_METRICS = [
+    dataclasses.replace(metric, form=True)
+    for metric in (JSON_VALID, TRUNCATED, SINGLE_PARAGRAPH, PREAMBLE_METRIC, WORDS, LENGTH_RATIO)
+]

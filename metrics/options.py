@@ -16,13 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reportbench.metrics.encoders import DEFAULT_ENCODER
+from reportbench.metrics.fact_cross_encoder import ALIAS as FACT_CROSS_ENCODER
 
 CROSS_ENCODER_MODES = {
+    "fact": "sigmoid(logit(reference, prediction)) from reportbench's fact-aware cross-encoder (all-MiniLM-L6-v2 "
+    "fine-tuned on dev-split cases: faithful reports high, one wrong, missing, invented or reversed fact low); in [0, 1]",
     "sts": "sigmoid(logit(reference, prediction)) from a cross-encoder trained for semantic similarity; in [0, 1]",
     "seed": "logit(reference, prediction) / logit(reference, reference) from a passage-ranking cross-encoder, "
     "as the seed study computed it; unbounded",
 }
-CROSS_ENCODER_DEFAULTS = {"sts": "cross-encoder/stsb-roberta-base", "seed": "cross-encoder/ms-marco-MiniLM-L6-v2"}
+CROSS_ENCODER_DEFAULTS = {"fact": FACT_CROSS_ENCODER, "sts": "cross-encoder/stsb-roberta-base", "seed": "cross-encoder/ms-marco-MiniLM-L6-v2"}
 # Names users reach for that mean an option under another name.
 _ALIASES = {"device": "metric_device", "batch_size": "metric_batch_size"}
 
@@ -43,7 +46,7 @@ class MetricOptions:
     bertscore_num_layers: int = _option(6, "layer used by BERTScore (default 6)")
     bertscore_baseline: str | None = _option(None, "rescale baseline CSV (default: the shipped one of the default model)")
     cross_encoder: str | None = _option(None, "cross-encoder model (default per mode)")
-    cross_encoder_mode: str = _option("sts", f"cross-encoder mode: {', '.join(CROSS_ENCODER_MODES)} (default sts)")
+    cross_encoder_mode: str = _option("fact", f"cross-encoder mode: {', '.join(CROSS_ENCODER_MODES)} (default fact)")
     metric_device: str = _option("cpu", "device of the metric models: cpu (default), cuda, ...")
     metric_batch_size: int = _option(32, "batch size of the metric models (default 32)")
 

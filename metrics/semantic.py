@@ -16,7 +16,10 @@ import numpy as np
 
 from reportbench.metrics.base import MODEL, TITLES, Metric, MetricUnavailable, ScoringInput
 from reportbench.metrics.encoders import DEFAULT_ENCODER, resolve_model
-from reportbench.metrics.options import CROSS_ENCODER_MODES, MetricOptions
+from reportbench.metrics.fact_cross_encoder import mark_pair, reads_marked_pairs
+from reportbench.metrics.options import CROSS_ENCODER_MODES, FACT_CROSS_ENCODER, MetricOptions
+
+SIGMOID_MODES = ("fact", "sts")
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baselines"
 
@@ -203,7 +206,9 @@ def _cross_encoder_scores(samples: Sequence[ScoringInput], options: MetricOption
     model = cross_encoder(options)
     batch = options.metric_batch_size
     pairs = [(s.reference, s.prediction) for s in samples]
-    if options.cross_encoder_mode == "sts":
+    if reads_marked_pairs(resolve_model(options.cross_encoder_model)):
+        pairs = [mark_pair(reference, prediction) for reference, prediction in pairs]
+    if options.cross_encoder_mode in SIGMOID_MODES:
         return model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Sigmoid(), show_progress_bar=False)
     logits = model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Identity(), show_progress_bar=False)
     key = options.cross_encoder_model
@@ -220,9 +225,22 @@ def _cross_encoder_settings(options: MetricOptions) -> dict:
         "model": options.cross_encoder_model,
         "mode": options.cross_encoder_mode,
         "definition": CROSS_ENCODER_MODES[options.cross_encoder_mode],
+        "input": "(reference, prediction), or for a fact-marked model (the embedded one) "
+        "reportbench.metrics.fact_cross_encoder.mark_pair(reference, prediction)",
         "call": "CrossEncoder(model).predict([(reference, prediction)], activation_fn="
-        + ("torch.nn.Sigmoid())" if options.cross_encoder_mode == "sts" else "torch.nn.Identity())"),
+        + ("torch.nn.Sigmoid())" if options.cross_encoder_mode in SIGMOID_MODES else "torch.nn.Identity())"),
+        **({"training": _fact_training_summary(options)} if options.cross_encoder_model == FACT_CROSS_ENCODER else {}),
     }
+
+
+def _fact_training_summary(options: MetricOptions) -> dict:
+    from reportbench.metrics.fact_cross_encoder import training_info
+
+    try:
+        info = training_info()
+    except MetricUnavailable as err:
+        return {"unavailable": str(err)}
+    return {key: info[key] for key in ("base", "trained_parameters", "held_out_classes", "data", "settings", "weights_sha256") if key in info}
 
 
 def _safe_resolve(name: str) -> str:

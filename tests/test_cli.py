@@ -83,7 +83,7 @@ def test_every_metric_option_is_a_flag_parsed_by_the_one_parser(capsys):
     args = parser.parse_args(["metrics", "describe", "--device", "cuda:1", "--batch-size", "4", "--cross-encoder-mode", "seed"])
     assert options_from_args(args) == MetricOptions(metric_device="cuda:1", metric_batch_size=4, cross_encoder_mode="seed")
     assert main(["metrics", "describe", "--cross-encoder-mode", "fancy"]) == 2
-    assert "reportbench: command line: cross_encoder_mode must be one of sts, seed" in capsys.readouterr().err
+    assert "reportbench: command line: cross_encoder_mode must be one of fact, sts, seed" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("model, gen_kwargs, expected_model, expected_kwargs", [

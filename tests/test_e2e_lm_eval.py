@@ -39,13 +39,11 @@ def test_all_eight_tasks_and_groups(tiny_llama, tmp_path):
     results, samples = read_results(out)
     assert set(results["results"]) == set(TASKS) | set(GROUPS)
     for name in TASKS + GROUPS:
-        for metric in TASK_METRICS:
-            if metric == "cross_encoder":  # no cross-encoder model offline: reported, not invented
-                assert f"{metric},parsed" not in results["results"][name]
-                continue
+        for metric in TASK_METRICS:  # every metric, the embedded fact cross-encoder included, works offline
             value = results["results"][name][f"{metric},parsed"]
             assert isinstance(value, float) and value == value, (name, metric)
-    assert result.stderr.count("reportbench: metric 'cross_encoder' unavailable: cannot load cross-encoder model") == 1
+        assert 0 <= results["results"][name]["cross_encoder,parsed"] <= 1
+    assert "unavailable" not in result.stderr
     for task in TASKS:
         assert results["n-samples"][task]["effective"] == 2
         assert len(samples[task]) == 2

@@ -110,7 +110,7 @@ def test_metric_options_are_checked_with_the_file_and_key(tmp_path):
     with pytest.raises(GridConfigError, match=r"grid.yaml: metric_options: unknown metric option\(s\) device \(device is called metric_device\)"):
         load_config(path)
     path = write_config(tmp_path, metric_options={"cross_encoder_mode": "fancy"})
-    with pytest.raises(GridConfigError, match="cross_encoder_mode must be one of sts, seed"):
+    with pytest.raises(GridConfigError, match="cross_encoder_mode must be one of fact, sts, seed"):
         load_config(path)
 
 

@@ -1,0 +1,575 @@
+"""`reportbench metrics audit`: which metric notices a wrong fact.
+
+Meta-evaluation by controlled damage. For every case the audit collects clean candidates (the
+reference, faithful rewrites of it, optionally faithful outputs of real runs), makes damaged
+copies of them with `reportbench.damage` (or reads hand-written ones), scores every candidate
+with every content metric, and counts how often a metric scores the clean candidate better
+than its damaged counterpart:
+
+- easy setting: a faithful candidate against the same candidate with one damage;
+- hard setting: a faithful rewrite against a near-verbatim copy of the reference with one damage
+  (a metric that rewards surface closeness to the reference prefers the copy);
+- controls: the reference must score at least as well as every rewrite and above every damaged
+  copy, and each meaning-preserving edit of the reference (date/number formats, sentence order)
+  above every damaged copy, so that no metric passes by punishing near-copies.
+
+Detection rate = share of (clean, damaged) pairs where the metric prefers the clean one, ties
+counted half; 95% CI by a percentile bootstrap over cases (the pairs of one case are not
+independent).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reportbench.cases import DOMAINS, select_cases
+from reportbench.damage import CONTROL_CLASSES, DAMAGE_CLASSES, ONE_FACT_CLASSES, CaseContext, control, damage
+from reportbench.jsonl import numbered_objects
+from reportbench.metrics import METRICS, score_samples
+from reportbench.metrics.base import GENERATION, MODEL, TITLES, ScoringInput
+from reportbench.metrics.facts import fact_recall, invented_facts
+from reportbench.metrics.options import MetricOptions
+from reportbench.paths import packaged_data_dir
+
+REWRITES_FILE = "rewrites.jsonl"
+HANDWRITTEN_FILE = "damaged_test.jsonl"  # hand-written damage of the test split, audited by default
+SETTINGS = ("easy", "hard")
+CONTROL_CHECKS = {
+    "reference_ge_rewrites": "the reference scores at least as well as every faithful rewrite",
+    "reference_gt_damaged": "the reference scores above every damaged copy of itself",
+    **{f"{name}_gt_damaged": f"{description}: scores above every damaged copy of the reference"
+       for name, description in CONTROL_CLASSES.items()},
+}
+TIE_TOLERANCE = 1e-9
+
+
+class AuditInputError(ValueError):
+    """Bad audit input; the message names file, line and field."""
+
+
+# ---------------------------------------------------------------- candidates
+
+@dataclass(frozen=True)
+class Candidate:
+    case_id: str
+    key: str  # unique within the case
+    role: str  # reference | faithful | damaged | control
+    kind: str  # damage or control class; for faithful candidates where they came from
+    text: str
+    base: str = ""  # damaged/control: the key of the clean candidate it was made from
+    source: str = "generated"  # generated, or the file the candidate was read from
+    change: str = ""
+
+
+def auditable_metrics() -> list[str]:
+    """Metrics that judge a report's content against its reference or key fields, with a better direction."""
+    return [m.name for m in METRICS.values()
+            if m.higher_is_better is not None and not m.form and not (m.needs & {TITLES, GENERATION})]
+
+
+def read_rewrites(path: str | Path) -> dict[str, list[str]]:
+    """case id -> faithful rewrites of its reference, from a JSONL file of {"id", "rewrite"} rows."""
+    rewrites: dict[str, list[str]] = defaultdict(list)
+    for line, record in numbered_objects(path):
+        if isinstance(record, str):
+            raise AuditInputError(f"{path}:{line}: {record}")
+        for key in ("id", "rewrite"):
+            if not isinstance(record.get(key), str) or not record[key].strip():
+                raise AuditInputError(f"{path}:{line}: field '{key}': missing or not a non-empty string")
+        rewrites[record["id"]].append(record["rewrite"])
+    return dict(rewrites)
+
+
+def packaged_rewrites() -> dict[str, list[str]]:
+    return read_rewrites(packaged_data_dir() / REWRITES_FILE)
+
+
+def read_candidate_file(path: str | Path, cases: Mapping[str, Mapping[str, str]], skip_ids: frozenset[str] = frozenset()) -> list[Candidate]:
+    """Hand-written candidates: {"id", "kind": faithful|damaged, "text", "base": reference|rewrite, "damage", "subtype"?, "change"?}.
+
+    A damaged row with base "rewrite" is paired with the faithful row of the same id (the
+    optional "group" field tells several faithful rows of one id apart). Rows of ``skip_ids`` (cases
+    left out by a limit) are skipped; any other id that is not an audited case is an error.
+    """
+    source = Path(path).name
+    out: list[Candidate] = []
+    counters: dict[str, int] = defaultdict(int)
+    for line, record in numbered_objects(path):
+        where = f"{path}:{line}"
+        if isinstance(record, str):
+            raise AuditInputError(f"{where}: {record}")
+        case_id, kind, text = record.get("id"), record.get("kind"), record.get("text")
+        if case_id in skip_ids:
+            continue
+        if not isinstance(case_id, str) or case_id not in cases:
+            raise AuditInputError(f"{where}: field 'id': {case_id!r} is not a case of the audited split")
+        if kind not in ("faithful", "damaged"):
+            raise AuditInputError(f"{where}: field 'kind': expected 'faithful' or 'damaged', got {kind!r}")
+        if not isinstance(text, str) or not text.strip():
+            raise AuditInputError(f"{where}: field 'text': missing or empty")
+        group = str(record.get("group", "0"))
+        faithful_key = f"{source}:faithful:{group}"
+        counters[case_id] += 1
+        if kind == "faithful":
+            out.append(Candidate(case_id, faithful_key, "faithful", source, text, source=source))
+            continue
+        base, damage_class = record.get("base"), record.get("damage")
+        if base not in ("reference", "rewrite"):
+            raise AuditInputError(f"{where}: field 'base': expected 'reference' or 'rewrite', got {base!r}")
+        if not isinstance(damage_class, str) or not damage_class.strip():
+            raise AuditInputError(f"{where}: field 'damage': missing (the damage class, e.g. 'negation')")
+        subtype = record.get("subtype")
+        change = str(record.get("change", ""))
+        out.append(Candidate(case_id, f"{source}:damaged:{counters[case_id]}", "damaged", damage_class.strip(), text,
+                             base="reference" if base == "reference" else faithful_key, source=source,
+                             change=f"{subtype}: {change}" if subtype else change))
+    keys = {(c.case_id, c.key) for c in out if c.role == "faithful"}
+    for c in out:
+        if c.role == "damaged" and c.base != "reference" and (c.case_id, c.base) not in keys:
+            raise AuditInputError(f"{path}: case {c.case_id}: a damaged row has base 'rewrite' but the file has no faithful row "
+                                  f"for it (group {c.base.rsplit(':', 1)[-1]})")
+    return out
+
+
+def faithful_run_outputs(paths: Sequence[str | Path], cases: Mapping[str, Mapping[str, str]]) -> dict[str, list[str]]:
+    """Reports from saved samples that keep every key fact and invent none (by the fact checks)."""
+    from reportbench.scoring import read_rows
+
+    found: dict[str, list[str]] = defaultdict(list)
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*.jsonl") if p.name == "samples.jsonl" or p.name.startswith("samples_")))
+        else:
+            raise AuditInputError(f"{path}: no such file or folder (--runs)")
+    for file in files:
+        for row in read_rows(file):
+            case = cases.get(row.row_id)
+            report = row.sample.prediction.strip()
+            if case is None or row.sample.reference != case["event_description"] or not report:
+                continue
+            if fact_recall(case, report) == 1.0 and not invented_facts(case, report) and report not in found[row.row_id]:
+                found[row.row_id].append(report)
+    return dict(found)
+
+
+def build_candidates(
+    cases: Sequence[Mapping[str, str]],
+    rewrites: Mapping[str, Sequence[str]],
+    variants: int = 2,
+    seed: int = 0,
+    run_outputs: Mapping[str, Sequence[str]] | None = None,
+    classes: Sequence[str] = tuple(DAMAGE_CLASSES),
+    invented_pool: str = "audit",
+) -> list[Candidate]:
+    """Reference, faithful candidates, controls and damaged copies for every case, deterministic in ``seed``."""
+    out: list[Candidate] = []
+    for case in cases:
+        case_id = case["id"]
+        rng = random.Random(f"{seed}:{case_id}")
+        context = CaseContext(case, cases)
+        reference = case["event_description"]
+        out.append(Candidate(case_id, "reference", "reference", "reference", reference))
+        clean = [("reference", reference)]
+        for i, text in enumerate(rewrites.get(case_id, ())):
+            out.append(Candidate(case_id, f"rewrite:{i}", "faithful", "rewrite", text))
+            clean.append((f"rewrite:{i}", text))
+        for i, text in enumerate((run_outputs or {}).get(case_id, ())):
+            out.append(Candidate(case_id, f"run:{i}", "faithful", "run output", text))
+            clean.append((f"run:{i}", text))
+        for name in CONTROL_CLASSES:
+            edit = control(reference, name, rng)
+            if edit is not None:
+                out.append(Candidate(case_id, f"control:{name}", "control", name, edit.text, base="reference", change=edit.change))
+        for base_key, base_text in clean:
+            for kind in classes:
+                seen = {base_text}
+                for v in range(variants if kind != "other_case" else 1):
+                    edit = damage(base_text, kind, context, rng, invented_pool)
+                    if edit is None or edit.text in seen:
+                        continue
+                    seen.add(edit.text)
+                    out.append(Candidate(case_id, f"damaged:{kind}:{base_key}:{v}", "damaged", kind, edit.text,
+                                         base=base_key, change=edit.change))
+    return out
+
+
+# ---------------------------------------------------------------- scoring
+
+@dataclass(frozen=True)
+class MetricColumn:
+    """One audited column: a metric under one set of metric options."""
+
+    label: str
+    metric: str
+    options: MetricOptions
+
+
+def metric_columns(options: MetricOptions, variants: Mapping[str, MetricOptions] | None = None,
+                   names: Sequence[str] | None = None) -> list[MetricColumn]:
+    names = list(names or auditable_metrics())
+    columns = [MetricColumn(name, name, options) for name in names]
+    for label, variant in (variants or {}).items():
+        columns += [MetricColumn(f"{name} [{label}]", name, variant) for name in names if MODEL in METRICS[name].needs]
+    return columns
+
+
+def score_candidates(candidates: Sequence[Candidate], cases: Mapping[str, Mapping[str, str]],
+                     columns: Sequence[MetricColumn]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One row per candidate, one column per metric column; and the columns that could not be computed."""
+    inputs = [ScoringInput.from_case(cases[c.case_id], c.text, json_valid=True) for c in candidates]
+    table = pd.DataFrame([asdict(c) for c in candidates])
+    unavailable: dict[str, str] = {}
+    by_options: dict[MetricOptions, list[MetricColumn]] = defaultdict(list)
+    for column in columns:
+        by_options[column.options].append(column)
+    for options, group in by_options.items():
+        scores = score_samples(inputs, [c.metric for c in group], options)
+        for column in group:
+            if column.metric in scores.values:
+                table[column.label] = scores.values[column.metric]
+            else:
+                unavailable[column.label] = scores.unavailable.get(column.metric, "not computed")
+    return table, unavailable
+
+
+# ---------------------------------------------------------------- detection rates
+
+def _preference(clean: np.ndarray, damaged: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    diff = (clean - damaged) if higher_is_better else (damaged - clean)
+    return np.where(np.abs(diff) <= TIE_TOLERANCE, 0.5, (diff > 0).astype(float))
+
+
+def pairs(table: pd.DataFrame) -> pd.DataFrame:
+    """(clean key, damaged key, setting, class, source) for every audited pair."""
+    rows = []
+    for case_id, group in table.groupby("case_id", sort=False):
+        faithful = group[group["role"] == "faithful"]
+        damaged = group[group["role"] == "damaged"]
+        for d in damaged.itertuples():
+            if d.base == "reference":  # hard: every faithful candidate of the case against the damaged copy
+                rows += [(case_id, f.key, d.key, "hard", d.kind, d.source) for f in faithful.itertuples()]
+            elif d.base in set(faithful["key"]):  # easy: the candidate against itself with one damage
+                rows.append((case_id, d.base, d.key, "easy", d.kind, d.source))
+    return pd.DataFrame(rows, columns=["case_id", "clean", "damaged", "setting", "class", "source"])
+
+
+def bootstrap_ci(per_case: np.ndarray, seed: int = 0, resamples: int = 2000) -> tuple[float, float]:
+    """Percentile bootstrap over cases of the mean; a constant sample has a zero-width interval."""
+    from scipy.stats import bootstrap
+
+    if len(per_case) < 2 or np.allclose(per_case, per_case[0]):
+        value = float(per_case[0]) if len(per_case) else float("nan")
+        return value, value
+    result = bootstrap((per_case,), np.mean, n_resamples=resamples, method="percentile", random_state=seed)
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def _rate_row(per_case: pd.Series, n_pairs: int, seed: int) -> dict:
+    low, high = bootstrap_ci(per_case.to_numpy(), seed)
+    return {"rate": float(per_case.mean()), "ci_low": low, "ci_high": high, "n_pairs": n_pairs, "n_cases": len(per_case)}
+
+
+def detection_rates(table: pd.DataFrame, columns: Sequence[MetricColumn], seed: int = 0) -> pd.DataFrame:
+    """Detection rate per metric column, setting, class and source, with bootstrap CIs; plus the
+    one-fact mean (the date/time/number/ID/name/place classes pooled per case)."""
+    pair_table = pairs(table)
+    indexed = table.set_index(["case_id", "key"])
+    rows = []
+    for column in columns:
+        if column.label not in table:
+            continue
+        better = METRICS[column.metric].higher_is_better
+        values = indexed[column.label]
+        clean = values.loc[list(zip(pair_table["case_id"], pair_table["clean"]))].to_numpy(dtype=float)
+        damaged = values.loc[list(zip(pair_table["case_id"], pair_table["damaged"]))].to_numpy(dtype=float)
+        scored = pair_table.assign(detected=_preference(clean, damaged, better))
+        for (setting, source, kind), group in scored.groupby(["setting", "source", "class"], sort=False):
+            per_case = group.groupby("case_id")["detected"].mean()
+            rows.append({"metric": column.label, "setting": setting, "source": source, "class": kind,
+                         **_rate_row(per_case, len(group), seed)})
+        for (setting, source), group in scored.groupby(["setting", "source"], sort=False):
+            one_fact = group[group["class"].isin(ONE_FACT_CLASSES)]
+            if len(one_fact):
+                per_case = one_fact.groupby("case_id")["detected"].mean()
+                rows.append({"metric": column.label, "setting": setting, "source": source, "class": "one_fact_mean",
+                             **_rate_row(per_case, len(one_fact), seed)})
+    return pd.DataFrame(rows)
+
+
+def control_rates(table: pd.DataFrame, columns: Sequence[MetricColumn]) -> pd.DataFrame:
+    """Share of cases where each control holds, per metric column."""
+    rows = []
+    for column in columns:
+        if column.label not in table:
+            continue
+        sign = 1.0 if METRICS[column.metric].higher_is_better else -1.0
+        held: dict[str, list[bool]] = defaultdict(list)
+        for _, group in table.groupby("case_id", sort=False):
+            score = dict(zip(group["key"], sign * group[column.label].to_numpy(dtype=float)))
+            reference = score["reference"]
+            rewrites = [score[k] for k in group.loc[group["role"] == "faithful", "key"]]
+            damaged = [score[k] for k in group.loc[(group["role"] == "damaged") & (group["base"] == "reference"), "key"]]
+            if rewrites:
+                held["reference_ge_rewrites"].append(all(reference >= r - TIE_TOLERANCE for r in rewrites))
+            if damaged:
+                held["reference_gt_damaged"].append(all(reference > d + TIE_TOLERANCE for d in damaged))
+                for c in group[group["role"] == "control"].itertuples():
+                    held[f"{c.kind}_gt_damaged"].append(all(score[c.key] > d + TIE_TOLERANCE for d in damaged))
+        for check in CONTROL_CHECKS:
+            if held[check]:
+                rows.append({"metric": column.label, "control": check, "rate": float(np.mean(held[check])), "n_cases": len(held[check])})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- the command
+
+@dataclass
+class AuditResult:
+    rates: pd.DataFrame
+    controls: pd.DataFrame
+    candidates: pd.DataFrame
+    unavailable: dict[str, str]
+    meta: dict = field(default_factory=dict)
+
+
+def skipped_by_limit(split: str, data_file: str | None, cases: Sequence[Mapping[str, str]]) -> frozenset[str]:
+    """Ids of the split that a limit left out."""
+    return frozenset(c["id"] for c in load_audit_cases(split, data_file)) - {c["id"] for c in cases}
+
+
+def load_audit_cases(split: str, data_file: str | None, limit: int | None = None, domains: Iterable[str] = DOMAINS) -> list[dict]:
+    """The cases of a split (packaged or a user's file); ``limit``: the first N of each domain (or of the file)."""
+    cases = []
+    for domain in domains:
+        try:
+            chosen = select_cases(domain, split, data_file)
+        except ValueError as err:
+            raise AuditInputError(str(err)) from None
+        cases += chosen[:limit] if limit else chosen
+        if data_file:  # a user's file holds both domains' rows once; select_cases returned them all
+            break
+    if not cases:
+        raise AuditInputError(f"no cases in split {split!r}" + (f" of {data_file}" if data_file else ""))
+    missing_ids = [i for i, c in enumerate(cases, 1) if not c.get("id")]
+    if missing_ids:
+        raise AuditInputError(f"{data_file}: row {missing_ids[0]}: field 'id': the audit needs case ids")
+    return cases
+
+
+def run_audit(
+    cases: Sequence[Mapping[str, str]],
+    rewrites: Mapping[str, Sequence[str]],
+    options: MetricOptions,
+    variants: Mapping[str, MetricOptions] | None = None,
+    candidate_files: Sequence[str] = (),
+    run_paths: Sequence[str] = (),
+    damage_variants: int = 2,
+    seed: int = 0,
+    metrics: Sequence[str] | None = None,
+    skip_ids: frozenset[str] = frozenset(),
+) -> AuditResult:
+    """The audit of ``cases``; ``skip_ids``: cases of the split left out by a limit (their hand-written rows are skipped)."""
+    by_id = {c["id"]: c for c in cases}
+    run_outputs = faithful_run_outputs(run_paths, by_id) if run_paths else {}
+    candidates = build_candidates(cases, rewrites, damage_variants, seed, run_outputs)
+    for path in candidate_files:
+        candidates += read_candidate_file(path, by_id, skip_ids)
+    columns = metric_columns(options, variants, metrics)
+    table, unavailable = score_candidates(candidates, by_id, columns)
+    meta = {
+        "cases": len(cases),
+        "rewrites": sum(len(rewrites.get(c["id"], ())) for c in cases),
+        "run_outputs": sum(len(v) for v in run_outputs.values()),
+        "candidates": len(candidates),
+        "damage_variants": damage_variants,
+        "seed": seed,
+        "candidate_files": [Path(p).name for p in candidate_files],
+        "options": json.loads(options.to_json()),
+        "variants": {label: json.loads(v.to_json()) for label, v in (variants or {}).items()},
+    }
+    return AuditResult(detection_rates(table, columns, seed), control_rates(table, columns), table, unavailable, meta)
+
+
+def _cell(row) -> str:
+    return f"{row['rate']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
+
+
+def rate_table(rates: pd.DataFrame, setting: str, source: str, held_out: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """Metrics down, damage classes across, "rate [CI]" cells; a class held out of a metric's training is marked †."""
+    chosen = rates[(rates["setting"] == setting) & (rates["source"] == source)]
+    if chosen.empty:
+        return pd.DataFrame()
+    order = [c for c in [*DAMAGE_CLASSES, "one_fact_mean"] if c in set(chosen["class"])]
+    order += sorted(set(chosen["class"]) - set(order))
+    held = held_out or {}
+    cells = chosen.apply(lambda row: _cell(row) + (" †" if row["class"] in held.get(row["metric"], ()) else ""), axis=1)
+    wide = chosen.assign(cell=cells).pivot(index="metric", columns="class", values="cell")
+    wide = wide.reindex(index=list(dict.fromkeys(chosen["metric"])), columns=order)
+    return wide.fillna("n/a")
+
+
+def held_out_classes(columns: Sequence[MetricColumn]) -> dict[str, list[str]]:
+    """Damage classes each audited trained metric never saw in training (the fact cross-encoder's)."""
+    from reportbench.metrics.base import MetricUnavailable
+    from reportbench.metrics.fact_cross_encoder import ALIAS, SHIPPED_DIR, TRAINING_FILE, training_info
+
+    out = {}
+    for column in columns:
+        if column.metric != "cross_encoder":
+            continue
+        model = column.options.cross_encoder_model
+        folder = SHIPPED_DIR if model == ALIAS else Path(model)
+        if (folder / TRAINING_FILE).is_file():
+            try:
+                out[column.label] = list(training_info(folder).get("held_out_classes", []))
+            except MetricUnavailable:
+                continue
+    return out
+
+
+def markdown(result: AuditResult, held_out: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The audit as markdown: one detection table per setting and source, then the controls."""
+    meta = result.meta
+    lines = [
+        "# Metric validity audit",
+        "",
+        f"{meta['cases']} cases, {meta['rewrites']} faithful rewrites, {meta['run_outputs']} faithful run outputs, "
+        f"{meta['candidates']} candidates scored (up to {meta['damage_variants']} damaged copies per class and clean candidate, seed {meta['seed']}).",
+        "",
+        "Detection rate: the share of (clean, damaged) pairs where the metric scores the clean candidate better "
+        "(ties count half); 0.5 is chance. [95% CI]: percentile bootstrap over cases.",
+        "*easy*: a faithful candidate against itself with one damage. *hard*: a faithful rewrite against a "
+        "near-verbatim copy of the reference with one damage.",
+        "",
+    ]
+    notes = held_out or {}
+    for source in dict.fromkeys(result.rates["source"]) if not result.rates.empty else []:
+        for setting in SETTINGS:
+            table = rate_table(result.rates, setting, source, notes)
+            if table.empty:
+                continue
+            lines += [f"## {setting} setting — {source} damage", "", table.to_markdown(), ""]
+    if notes:
+        lines += ["† held out of the metric's training: " + "; ".join(f"`{metric}`: {', '.join(classes)}" for metric, classes in notes.items()), ""]
+    lines += ["## Damage classes", "", *[f"- `{k}`: {v}" for k, v in DAMAGE_CLASSES.items()], ""]
+    if not result.controls.empty:
+        wide = result.controls.pivot(index="metric", columns="control", values="rate")
+        wide = wide.reindex(index=list(dict.fromkeys(result.controls["metric"])), columns=[c for c in CONTROL_CHECKS if c in wide.columns])
+        lines += ["## Controls (share of cases where the control holds)", "", wide.round(3).to_markdown(), "",
+                  *[f"- `{k}`: {v}" for k, v in CONTROL_CHECKS.items()], ""]
+    if result.unavailable:
+        lines += ["## Not audited", "", *[f"- `{k}`: {v}" for k, v in result.unavailable.items()], ""]
+    return "\n".join(lines)
+
+
+def figure(result: AuditResult, path: Path, source: str = "generated") -> Path | None:
+    from reportbench.figures import pyplot, save
+
+    rates = result.rates[result.rates["source"] == source]
+    if rates.empty:
+        return None
+    plt = pyplot()
+    classes = [c for c in [*DAMAGE_CLASSES, "one_fact_mean"] if c in set(rates["class"])]
+    metrics = list(dict.fromkeys(rates["metric"]))
+    fig, axes = plt.subplots(1, 2, figsize=(2 + 0.75 * len(classes) * 2, 1.2 + 0.42 * len(metrics)), sharey=True)
+    for ax, setting in zip(axes, SETTINGS):
+        grid = rates[rates["setting"] == setting].pivot(index="metric", columns="class", values="rate").reindex(index=metrics, columns=classes)
+        image = ax.imshow(grid.to_numpy(dtype=float), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right")
+        ax.set_yticks(range(len(metrics)), metrics)
+        for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+            if not np.isnan(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
+        ax.set_title(f"{setting} setting: detection rate ({source} damage)")
+    fig.colorbar(image, ax=axes, shrink=0.8)
+    return save(fig, path)
+
+
+def write(result: AuditResult, out: str | Path, held_out: Mapping[str, Sequence[str]] | None = None) -> list[Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "audit.md", out / "rates.csv", out / "controls.csv", out / "candidates.jsonl", out / "audit.json"]
+    (out / "audit.md").write_text(markdown(result, held_out), encoding="utf-8")
+    result.rates.to_csv(out / "rates.csv", index=False, float_format="%.6g")
+    result.controls.to_csv(out / "controls.csv", index=False, float_format="%.6g")
+    result.candidates.to_json(out / "candidates.jsonl", orient="records", lines=True, force_ascii=False)
+    summary = {"meta": result.meta, "rates": result.rates.to_dict(orient="records"),
+               "controls": result.controls.to_dict(orient="records"), "unavailable": result.unavailable,
+               "held_out": {k: list(v) for k, v in (held_out or {}).items()}}
+    (out / "audit.json").write_text(json.dumps(summary, indent=1, default=float) + "\n", encoding="utf-8")
+    for source in dict.fromkeys(result.rates["source"]) if not result.rates.empty else []:
+        name = "audit.png" if source == "generated" else f"audit_{Path(source).stem}.png"
+        if figure(result, out / name, source):
+            written.append(out / name)
+    return written
+
+
+def print_summary(result: AuditResult, stream=sys.stdout) -> None:
+    hard = result.rates[(result.rates["setting"] == "hard") & (result.rates["source"] == "generated")]
+    if hard.empty:
+        return
+    wide = hard.pivot(index="metric", columns="class", values="rate")
+    wide = wide.reindex(index=list(dict.fromkeys(hard["metric"])), columns=[c for c in [*DAMAGE_CLASSES, "one_fact_mean"] if c in wide.columns])
+    print("hard setting, detection rate (generated damage):", file=stream)
+    print(wide.round(2).to_string(), file=stream)
+
+
+# ---------------------------------------------------------------- the published summary
+
+HEADLINE_CLASSES = ("one_fact_mean", "omission", "invented", "negation")
+
+
+def validity_file() -> Path:
+    from reportbench import metrics
+
+    return Path(metrics.__file__).resolve().parent / "validity.json"
+
+
+def validity_summary(result: AuditResult, held_out: Mapping[str, Sequence[str]]) -> dict:
+    """Per metric (default options): detection rates by setting, source and class, and the weakest control."""
+    summary: dict = {"split": "test", "cases": result.meta["cases"], "options": result.meta["options"], "metrics": {}}
+    for metric, group in result.rates.groupby("metric", sort=False):
+        if metric not in METRICS:  # a --also variant: not what a page's default metric is
+            continue
+        entry: dict = {"held_out": list(held_out.get(metric, []))}
+        for row in group.to_dict("records"):
+            entry.setdefault(row["source"], {}).setdefault(row["setting"], {})[row["class"]] = round(row["rate"], 3)
+        controls = result.controls[result.controls["metric"] == metric]
+        entry["controls_min"] = round(float(controls["rate"].min()), 3) if not controls.empty else None
+        summary["metrics"][metric] = entry
+    return summary
+
+
+def validity_sentence(metric: str, path: Path | None = None) -> str | None:
+    """One sentence on how often ``metric`` catches a wrong fact, from the published audit; None if not audited."""
+    path = path or validity_file()
+    if not path.is_file():
+        return None
+    entry = json.loads(path.read_text(encoding="utf-8"))["metrics"].get(metric)
+    if not entry or "generated" not in entry:
+        return None
+    hard, easy = entry["generated"].get("hard", {}), entry["generated"].get("easy", {})
+    names = {"one_fact_mean": "one-fact changes", "omission": "omissions", "invented": "invented facts", "negation": "negations"}
+
+    def rates(values: dict) -> str:
+        return ", ".join(f"{names[c]} {values[c]:.2f}" for c in HEADLINE_CLASSES if c in values)
+
+    held = [f"{c} {hard[c]:.2f}" for c in entry.get("held_out", []) if c in hard]
+    return (f"Validity of `{metric}` with the default metric models (`reportbench metrics audit`, test split, "
+            f"[metrics/README.md](../../metrics/README.md)): it prefers a faithful "
+            f"rewrite to a copy of the reference with one error in {rates(hard)} of cases (easy setting, a report against "
+            f"itself with one error: {rates(easy)})"
+            + (f"; on damage classes held out of its training: {', '.join(held)}" if held else "")
+            + (f"; its controls hold in at least {entry['controls_min']:.2f} of cases." if entry.get("controls_min") is not None else "."))

@@ -1,0 +1,251 @@
+"""`reportbench metrics train-cross-encoder`: the fact-aware cross-encoder, trained here.
+
+Data: dev-split cases only, as (clean, damaged) pairs. Clean: the reference, its faithful
+rewrite (`tasks/data/rewrites.jsonl`) and meaning-preserving edits of both (date, number and
+order controls). Damaged: copies of the reference or of the rewrite with one damage
+(`reportbench.damage`, fresh draws every epoch) and other cases' reports. Two damage classes
+are held out of training so the audit can show how the model does on errors it never saw.
+Input: the pair with unsupported facts marked (`reportbench.metrics.fact_cross_encoder.mark_pair`).
+
+Model: the embedded all-MiniLM-L6-v2 with a one-logit head; the embeddings and the lowest
+encoder layer stay frozen, so only the upper layers, the pooler and the head are trained and
+shipped. Loss: binary cross-entropy (clean 1, damaged 0) plus a pairwise ranking term
+softplus(score(damaged) - score(clean)), the audit's detection rate made differentiable; one
+(reference, rewrite) pair per case is only ordered (both labelled faithful), so the reference
+keeps the top score, as the audit's controls require.
+Everything is seeded and runs single-process on CPU, so a rerun on the same machine gives the
+same weights; `--compare-to` measures how far a rerun's scores are from the shipped model's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from reportbench.audit import build_candidates, load_audit_cases, packaged_rewrites
+from reportbench.damage import CONTROL_CLASSES, DAMAGE_CLASSES, control
+from reportbench.metrics.fact_cross_encoder import INPUT_FORMAT, MAX_LENGTH, TRAINING_FILE, WEIGHTS_FILE, mark_pair
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    base: str = "all-minilm-l6-v2"
+    held_out_classes: tuple[str, ...] = ("time", "place")
+    epochs: int = 3
+    pairs_per_case: int = 8  # (clean, damaged) pairs, drawn afresh each epoch from ~40 damaged copies per case
+    batch_size: int = 8  # pairs, so 16 sequences
+    learning_rate: float = 1e-4
+    warmup_share: float = 0.1
+    weight_decay: float = 0.01
+    frozen_layers: int = 2  # embeddings + this many lowest encoder layers are not trained
+    max_length: int = MAX_LENGTH
+    seed: int = 0
+    max_steps: int | None = None  # stop early (CI's few-step run); None = all epochs
+    threads: int = 2
+
+
+@dataclass
+class Example:
+    """A faithful candidate and a damaged one for the same reference (the damage of it, or of the reference)."""
+
+    reference: str
+    clean: str
+    damaged: str
+    kind: str
+    both_faithful: bool = False  # a (reference, rewrite) pair: only ordered, both labelled faithful
+
+
+@dataclass
+class TrainingReport:
+    steps: int
+    examples_seen: int
+    seconds: float
+    losses: list[float] = field(default_factory=list)
+
+
+def _digest(texts: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+
+
+def training_cases() -> tuple[list[dict], dict[str, list[str]]]:
+    cases = load_audit_cases("dev", None)
+    rewrites = packaged_rewrites()
+    return cases, {c["id"]: rewrites.get(c["id"], []) for c in cases}
+
+
+def epoch_examples(cases: Sequence[Mapping[str, str]], rewrites: Mapping[str, Sequence[str]],
+                   settings: TrainingSettings, epoch: int) -> list[Example]:
+    """One epoch's (clean, damaged) pairs: a fresh sample of damaged copies per case, each with a clean partner.
+
+    A damaged rewrite is paired with the rewrite (the easy setting); a damaged copy of the
+    reference with the reference, the rewrite or a meaning-preserving edit of either (the hard
+    setting when the partner is reworded), so near-copies are both right and wrong in training.
+    """
+    if any(c.get("split") != "dev" for c in cases):
+        raise ValueError("the fact cross-encoder is trained on dev-split cases only")
+    classes = [c for c in DAMAGE_CLASSES if c not in settings.held_out_classes]
+    candidates = build_candidates(cases, rewrites, variants=2, seed=settings.seed * 1000 + epoch,
+                                  classes=classes, invented_pool="train")
+    rng = random.Random(f"epoch:{settings.seed}:{epoch}")
+    by_case: dict[str, list] = {}
+    for candidate in candidates:
+        by_case.setdefault(candidate.case_id, []).append(candidate)
+    examples: list[Example] = []
+    for case in cases:
+        reference = case["event_description"]
+        group = by_case[case["id"]]
+        text = {c.key: c.text for c in group}
+        clean = [c.text for c in group if c.role != "damaged"]
+        for rewrite in rewrites.get(case["id"], ()):  # meaning-preserving edits of the rewrite are faithful too
+            clean += [edit.text for name in CONTROL_CLASSES if (edit := control(rewrite, name, rng)) is not None]
+        damaged = [c for c in group if c.role == "damaged"]
+        for d in rng.sample(damaged, min(settings.pairs_per_case, len(damaged))):
+            partner = rng.choice(clean) if d.base == "reference" else text[d.base]
+            examples.append(Example(reference, partner, d.text, d.kind))
+        # The reference itself should score at least as well as any rewrite of it (an audit control).
+        for rewrite in rewrites.get(case["id"], ())[:1]:
+            examples.append(Example(reference, reference, rewrite, "reference_over_rewrite", both_faithful=True))
+    rng.shuffle(examples)
+    return examples
+
+
+def _trainable(name: str, frozen_layers: int) -> bool:
+    if name.startswith("bert.embeddings."):
+        return False
+    return not any(name.startswith(f"bert.encoder.layer.{i}.") for i in range(frozen_layers))
+
+
+def train(out: str | Path, settings: TrainingSettings = TrainingSettings(), progress: bool = True,
+          checkpoints: bool = False) -> TrainingReport:
+    """Trains and writes weights.safetensors + training.json to ``out`` (and ``out/epochN`` after each
+    earlier epoch with ``checkpoints``)."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+    from reportbench.metrics.encoders import resolve_model
+
+    torch.manual_seed(settings.seed)
+    torch.set_num_threads(settings.threads)
+    torch.use_deterministic_algorithms(True)
+    cases, rewrites = training_cases()
+    base = resolve_model(settings.base)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+    trainable = {n for n, _ in model.named_parameters() if _trainable(n, settings.frozen_layers)}
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = name in trainable
+    decay = [p for n, p in model.named_parameters() if n in trainable and p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if n in trainable and p.ndim <= 1]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=settings.learning_rate)
+    first = epoch_examples(cases, rewrites, settings, 0)
+    steps_per_epoch = math.ceil(len(first) / settings.batch_size)
+    total = steps_per_epoch * settings.epochs if settings.max_steps is None else min(settings.max_steps, steps_per_epoch * settings.epochs)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_share * total), total)
+    report = TrainingReport(0, 0, 0.0)
+    started = time.perf_counter()
+    model.train()
+    bar = tqdm(total=total, desc="training fact cross-encoder", disable=not progress, file=sys.stderr)
+    for epoch in range(settings.epochs):
+        examples = first if epoch == 0 else epoch_examples(cases, rewrites, settings, epoch)
+        for start in range(0, len(examples), settings.batch_size):
+            if report.steps >= total:
+                break
+            batch = examples[start:start + settings.batch_size]
+            pairs = [mark_pair(e.reference, e.clean) for e in batch] + [mark_pair(e.reference, e.damaged) for e in batch]
+            encoded = tokenizer([a for a, _ in pairs], [b for _, b in pairs], truncation=True,
+                                max_length=settings.max_length, padding=True, return_tensors="pt")
+            logits = model(**encoded).logits.squeeze(-1)
+            labels = torch.cat([torch.ones(len(batch)), torch.tensor([float(e.both_faithful) for e in batch])])
+            clean, damaged = logits[:len(batch)], logits[len(batch):]
+            # calibrated in [0, 1] (BCE) and ordered: the clean candidate above its damaged copy (ranking)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels) \
+                + torch.nn.functional.softplus(damaged - clean).mean()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            report.steps += 1
+            report.examples_seen += len(batch)
+            report.losses.append(round(float(loss), 5))
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{sum(report.losses[-20:]) / len(report.losses[-20:]):.3f}")
+        if checkpoints and epoch + 1 < settings.epochs:
+            report.seconds = round(time.perf_counter() - started, 1)
+            _save(model, trainable, Path(out) / f"epoch{epoch + 1}", settings, cases, rewrites, len(first), report)
+    bar.close()
+    report.seconds = round(time.perf_counter() - started, 1)
+
+    _save(model, trainable, Path(out), settings, cases, rewrites, len(first), report)
+    return report
+
+
+def _save(model, trainable: set[str], out: Path, settings: TrainingSettings, cases, rewrites, pairs_per_epoch: int,
+          report: TrainingReport) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {n: t.detach().to(torch.float16).contiguous() for n, t in model.state_dict().items() if n in trainable}
+    save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
+    info = {
+        "base": settings.base,
+        "input": INPUT_FORMAT,
+        "trained_parameters": sorted(trainable),
+        "trained_parameter_count": int(sum(t.numel() for t in state.values())),
+        "storage": "float16; loaded as float32 into the base model, all other weights are the base model's",
+        "held_out_classes": list(settings.held_out_classes),
+        "trained_classes": [c for c in DAMAGE_CLASSES if c not in settings.held_out_classes],
+        "data": {
+            "split": "dev",
+            "cases": len(cases),
+            "cases_sha256": _digest([c["event_description"] for c in cases]),
+            "rewrites_sha256": _digest([r for c in cases for r in rewrites.get(c["id"], ())]),
+            "pairs_per_epoch": pairs_per_epoch,
+            "invented_sentences": "the 'train' pool of reportbench.damage (the audit draws from the disjoint 'audit' pool)",
+        },
+        "settings": asdict(settings),
+        "steps": report.steps,
+        "pairs_seen": report.examples_seen,
+        "seconds": report.seconds,
+        "final_loss_mean_last_20": round(sum(report.losses[-20:]) / max(1, len(report.losses[-20:])), 5),
+        "weights_sha256": hashlib.sha256((out / WEIGHTS_FILE).read_bytes()).hexdigest(),
+    }
+    (out / TRAINING_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    (out / "losses.json").write_text(json.dumps(report.losses) + "\n", encoding="utf-8")
+
+
+def probe_scores(model_dir: str | Path, limit: int = 200) -> list[float]:
+    """Scores of a fixed probe set (test-split references against their rewrites and damaged copies)."""
+    from reportbench.metrics import score_samples
+    from reportbench.metrics.base import ScoringInput
+    from reportbench.metrics.options import MetricOptions
+
+    cases = load_audit_cases("test", None)
+    by_id = {c["id"]: c for c in cases}
+    candidates = build_candidates(cases, packaged_rewrites(), variants=1, seed=123)[:limit]
+    inputs = [ScoringInput.from_case(by_id[c.case_id], c.text) for c in candidates]
+    options = MetricOptions(cross_encoder=str(model_dir), cross_encoder_mode="fact")
+    scores = score_samples(inputs, ["cross_encoder"], options)
+    if "cross_encoder" not in scores.values:
+        raise RuntimeError(scores.unavailable.get("cross_encoder", "cross-encoder unavailable"))
+    return scores.values["cross_encoder"]
+
+
+def compare(a: str | Path, b: str | Path, limit: int = 200) -> dict:
+    import numpy as np
+
+    first, second = np.asarray(probe_scores(a, limit)), np.asarray(probe_scores(b, limit))
+    diff = np.abs(first - second)
+    return {"pairs": len(diff), "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
+            "pearson": float(np.corrcoef(first, second)[0, 1])}

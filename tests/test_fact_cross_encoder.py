@@ -1,0 +1,128 @@
+"""The embedded fact-aware cross-encoder: its input marking, its shipped weights, its training."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+
+import pytest
+
+from reportbench.audit import packaged_rewrites
+from reportbench.cases import read_cases
+from reportbench.cli import main
+from reportbench.damage import CaseContext, control, damage
+from reportbench.metrics import DEFAULT_OPTIONS, ScoringInput, score_samples
+from reportbench.metrics.encoders import resolve_model
+from reportbench.metrics.fact_cross_encoder import (
+    ALIAS, SHIPPED_DIR, TRAINING_FILE, WEIGHTS_FILE, mark_pair, reads_marked_pairs, training_info,
+)
+from reportbench.paths import packaged_data_dir
+
+CASES = read_cases(packaged_data_dir() / "pharma.jsonl") + read_cases(packaged_data_dir() / "traffic.jsonl")
+
+
+def _marks(text: str) -> list[str]:
+    return [w for w in text.split() if "{" in w]
+
+
+def test_identical_and_reformatted_facts_are_not_marked():
+    assert mark_pair("On 2025-02-11 at 09:25 Dr. Ana Silva moved 1,260 cartons.",
+                     "At 9:25 am on 11 February 2025, 1260 cartons were moved by Ana Silva.") == (
+        "On 2025-02-11 at 09:25 Dr. Ana Silva moved 1,260 cartons.",
+        "At 9:25 am on 11 February 2025, 1260 cartons were moved by Ana Silva.")
+    assert mark_pair("3 repeat fills", "three repeat fills") == ("3 repeat fills", "three repeat fills")
+
+
+def test_a_changed_fact_is_marked_on_both_sides():
+    reference, prediction = mark_pair("Batch B25-0412 was held by Niamh Kavanagh in Cork.",
+                                      "Batch B25-0419 was held by Niamh Brennan in Cork.")
+    assert _marks(reference) == ["{B25-0412}", "{Kavanagh}"] and _marks(prediction) == ["{B25-0419}", "{Brennan}"]
+
+
+def test_faithful_rewrites_and_controls_are_almost_never_marked_and_fact_damage_always_is():
+    rewrites = packaged_rewrites()
+    marked_rewrites = sum(1 for c in CASES if any("{" in t for t in mark_pair(c["event_description"], rewrites[c["id"]][0])))
+    assert marked_rewrites <= 0.2 * len(CASES)
+    for index, case in enumerate(CASES):
+        reference = case["event_description"]
+        for name in ("date_time_format", "sentence_order", "number_format"):
+            edit = control(reference, name, random.Random(index))
+            if edit is not None:
+                assert mark_pair(reference, edit.text) == (reference, edit.text), (case["id"], name)
+        context = CaseContext(case, CASES)
+        for kind in ("date", "id", "name"):
+            edit = damage(reference, kind, context, random.Random(index))
+            if edit is not None:
+                assert any(_marks(side) for side in mark_pair(reference, edit.text)), (case["id"], kind, edit.change)
+
+
+def test_the_shipped_model_is_small_trained_on_dev_only_and_current():
+    weights = SHIPPED_DIR / WEIGHTS_FILE
+    assert weights.stat().st_size <= 20 * 1024 * 1024
+    info = training_info()
+    assert info["data"]["split"] == "dev" and info["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert len(info["held_out_classes"]) >= 2 and not set(info["held_out_classes"]) & set(info["trained_classes"])
+    from reportbench.cross_encoder_training import _digest, training_cases
+
+    cases, rewrites = training_cases()
+    assert info["data"]["cases_sha256"] == _digest([c["event_description"] for c in cases])
+    assert info["data"]["rewrites_sha256"] == _digest([r for c in cases for r in rewrites[c["id"]]])
+
+
+def test_training_data_never_touches_the_test_split():
+    from reportbench.cross_encoder_training import TrainingSettings, epoch_examples, training_cases
+
+    cases, rewrites = training_cases()
+    examples = epoch_examples(cases, rewrites, TrainingSettings(), 0)
+    test_texts = {c["event_description"] for c in CASES if c["split"] == "test"}
+    test_texts |= {r for c in CASES if c["split"] == "test" for r in packaged_rewrites()[c["id"]]}
+    assert {e.reference for e in examples} <= {c["event_description"] for c in cases}
+    assert not ({e.clean for e in examples} | {e.damaged for e in examples}) & test_texts
+    assert not {e.kind for e in examples} & set(TrainingSettings().held_out_classes)
+    with pytest.raises(ValueError, match="dev-split cases only"):
+        epoch_examples([c for c in CASES if c["split"] == "test"][:2], rewrites, TrainingSettings(), 0)
+
+
+def test_the_default_cross_encoder_works_offline_and_tells_faithful_from_damaged():
+    assert reads_marked_pairs(resolve_model(ALIAS))
+    case = next(c for c in CASES if c["split"] == "test")
+    other = next(c for c in CASES if c["split"] == "test" and c["id"] != case["id"] and c["id"][:5] == case["id"][:5])
+    wrong_date = damage(case["event_description"], "date", CaseContext(case, CASES), random.Random(0)).text
+    texts = [case["event_description"], packaged_rewrites()[case["id"]][0], wrong_date, other["event_description"]]
+    scores = score_samples([ScoringInput.from_case(case, t) for t in texts], ["cross_encoder"], DEFAULT_OPTIONS).values["cross_encoder"]
+    assert all(0 <= s <= 1 for s in scores)
+    assert scores[0] > 0.5 and scores[1] > scores[2] and scores[1] > scores[3], scores
+
+
+def test_reportbench_score_gives_cross_encoder_without_flags(tmp_path):
+    case = CASES[0]
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prediction": packaged_rewrites()[case["id"]][0], "reference": case["event_description"]}) + "\n")
+    assert main(["score", "--input", str(rows), "--output", str(tmp_path / "out.jsonl"), "--metrics", "cross_encoder"]) == 0
+    value = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[0])["cross_encoder"]
+    assert 0 <= value <= 1
+
+
+def test_metrics_describe_shows_the_training(capsys):
+    assert main(["metrics", "describe", "--metrics", "cross_encoder"]) == 0
+    settings = json.loads(capsys.readouterr().out)["metrics"][0]["settings"]
+    assert settings["mode"] == "fact" and settings["model"] == ALIAS
+    assert settings["training"]["held_out_classes"] == training_info()["held_out_classes"]
+
+
+@pytest.mark.slow
+def test_few_step_training_is_deterministic_and_loads_as_a_cross_encoder(tmp_path):
+    """CI's run of the training code path: two 2-step trainings give the same bytes, and the folder scores."""
+    from reportbench.cross_encoder_training import TrainingSettings, train
+
+    settings = TrainingSettings(max_steps=2, batch_size=2)
+    for name in ("a", "b"):
+        train(tmp_path / name, settings, progress=False)
+    assert (tmp_path / "a" / WEIGHTS_FILE).read_bytes() == (tmp_path / "b" / WEIGHTS_FILE).read_bytes()
+    info = json.loads((tmp_path / "a" / TRAINING_FILE).read_text())
+    assert info["steps"] == 2 and info["settings"]["max_steps"] == 2
+    case = CASES[0]
+    options = DEFAULT_OPTIONS.__class__(cross_encoder=str(tmp_path / "a"))
+    value = score_samples([ScoringInput.from_case(case, case["event_description"])], ["cross_encoder"], options).values["cross_encoder"]
+    assert 0 <= value[0] <= 1
