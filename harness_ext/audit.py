@@ -50,6 +50,8 @@ CONTROL_CHECKS = {
        for name, description in CONTROL_CLASSES.items()},
 }
 TIE_TOLERANCE = 1e-9
+# Audited besides the default options unless --also says otherwise: the cross-encoder's other modes.
+DEFAULT_VARIANTS = ("cross_encoder_mode=sts", "cross_encoder_mode=seed")
 
 
 class AuditInputError(ValueError):
@@ -218,11 +220,20 @@ class MetricColumn:
 
 def metric_columns(options: MetricOptions, variants: Mapping[str, MetricOptions] | None = None,
                    names: Sequence[str] | None = None) -> list[MetricColumn]:
+    """Every metric under ``options``; under each variant, again every model metric whose settings the variant changes."""
     names = list(names or auditable_metrics())
     columns = [MetricColumn(name, name, options) for name in names]
     for label, variant in (variants or {}).items():
-        columns += [MetricColumn(f"{name} [{label}]", name, variant) for name in names if MODEL in METRICS[name].needs]
+        columns += [MetricColumn(f"{name} [{label}]", name, variant) for name in names
+                    if MODEL in METRICS[name].needs and _settings(name, variant) != _settings(name, options)]
     return columns
+
+
+def _settings(name: str, options: MetricOptions) -> str:
+    try:
+        return json.dumps(METRICS[name].describe(options)["settings"], sort_keys=True, default=str)
+    except Exception as err:  # a model that cannot be resolved still has distinct settings
+        return f"unresolvable: {err}"
 
 
 def score_candidates(candidates: Sequence[Candidate], cases: Mapping[str, Mapping[str, str]],
@@ -567,8 +578,8 @@ def validity_sentence(metric: str, path: Path | None = None) -> str | None:
         return ", ".join(f"{names[c]} {values[c]:.2f}" for c in HEADLINE_CLASSES if c in values)
 
     held = [f"{c} {hard[c]:.2f}" for c in entry.get("held_out", []) if c in hard]
-    return (f"Validity of `{metric}` with the default metric models (`reportbench metrics audit`, test split, "
-            f"[metrics/README.md](../../metrics/README.md)): it prefers a faithful "
+    return (f"Validity of `{metric}` with the default metric models (`reportbench metrics audit` on the test split, "
+            f"published in reportbench's metrics/README.md): it prefers a faithful "
             f"rewrite to a copy of the reference with one error in {rates(hard)} of cases (easy setting, a report against "
             f"itself with one error: {rates(easy)})"
             + (f"; on damage classes held out of its training: {', '.join(held)}" if held else "")

@@ -196,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--seed", type=int, default=0, help="seed of the damage and the bootstrap (default 0)")
     audit.add_argument("--metrics", help="comma-separated metrics (default: every content metric)")
     audit.add_argument("--also", action="append", metavar="KEY=VALUE[,KEY=VALUE]",
-                       help="audit the model metrics under further metric options too, e.g. cross_encoder_mode=seed; repeatable")
+                       help="audit the model metrics under further metric options too (default: cross_encoder_mode=sts and "
+                       "cross_encoder_mode=seed, reported as not audited when their hub models are not cached); repeatable")
     audit.add_argument("--publish", metavar="FILE",
                        help="also write the per-metric summary that leaderboards quote (the packaged one is metrics/validity.json)")
     _add_model_options(audit)

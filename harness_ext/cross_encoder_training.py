@@ -107,7 +107,10 @@ def epoch_examples(cases: Sequence[Mapping[str, str]], rewrites: Mapping[str, Se
             clean += [edit.text for name in CONTROL_CLASSES if (edit := control(rewrite, name, rng)) is not None]
         damaged = [c for c in group if c.role == "damaged"]
         for d in rng.sample(damaged, min(settings.pairs_per_case, len(damaged))):
-            partner = rng.choice(clean) if d.base == "reference" else text[d.base]
+            if d.base != "reference":
+                partner = text[d.base]
+            else:  # the reference itself a third of the time: it must stay above every damaged copy of it
+                partner = reference if rng.random() < 0.35 else rng.choice(clean)
             examples.append(Example(reference, partner, d.text, d.kind))
         # The reference itself should score at least as well as any rewrite of it (an audit control).
         for rewrite in rewrites.get(case["id"], ())[:1]:
@@ -220,9 +223,21 @@ def _save(model, trainable: set[str], out: Path, settings: TrainingSettings, cas
         "seconds": report.seconds,
         "final_loss_mean_last_20": round(sum(report.losses[-20:]) / max(1, len(report.losses[-20:])), 5),
         "weights_sha256": hashlib.sha256((out / WEIGHTS_FILE).read_bytes()).hexdigest(),
+        "marking_sha256": marking_digest(),
     }
     (out / TRAINING_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     (out / "losses.json").write_text(json.dumps(report.losses) + "\n", encoding="utf-8")
+
+
+def marking_digest(cases_per_domain: int = 10) -> str:
+    """sha256 of mark_pair's output on fixed dev pairs (rewrites, controls, damaged copies): it changes
+    exactly when the model's input would, so a test can tell the shipped weights still fit the code."""
+    cases, rewrites = training_cases()
+    chosen = [c for domain in ("pharma", "traffic") for c in [c for c in cases if c["id"].startswith(domain)][:cases_per_domain]]
+    candidates = build_candidates(chosen, rewrites, variants=1, seed=0, invented_pool="train")
+    by_id = {c["id"]: c["event_description"] for c in chosen}
+    marked = [mark_pair(by_id[c.case_id], c.text) for c in candidates]
+    return hashlib.sha256(json.dumps(marked, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def probe_scores(model_dir: str | Path, limit: int = 200) -> list[float]:

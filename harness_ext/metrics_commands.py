@@ -149,7 +149,7 @@ def audit(args, options) -> int:
             raise validity.AuditInputError(
                 f"no faithful rewrite of any audited case (rewrites cover {len(rewrites)} other ids); "
                 "pass --rewrites FILE with {\"id\", \"rewrite\"} rows, --candidates FILE or --runs DIR")
-        variants = _extra_option_sets(args.also, options)
+        variants = _extra_option_sets(validity.DEFAULT_VARIANTS if args.also is None else args.also, options)
         metrics = [n.strip() for n in args.metrics.split(",")] if args.metrics else None
         unknown = sorted(set(metrics or []) - set(validity.auditable_metrics()))
         if unknown:

@@ -89,7 +89,7 @@ def model_folder(folder: Path = SHIPPED_DIR) -> Path:
 # ---------------------------------------------------------------- fact-marked input
 
 INPUT_FILE = "reportbench_input.json"  # in a model folder: the model reads fact-marked pairs
-INPUT_FORMAT = "fact-marked-v1"
+INPUT_FORMAT = "fact-marked-v2"
 OPEN, CLOSE = "{", "}"
 # "one" is left out: it is as often an article or pronoun ("one of the operators") as a count.
 _SMALL_NUMBERS = {word: str(value) for value, word in enumerate(NUMBER_WORDS) if value >= 2}
@@ -160,13 +160,50 @@ def _words(text: str) -> set[str]:
     return {w.casefold().rstrip("'’s") for w in re.findall(r"[\w'’-]+", text)}
 
 
+# Words that carry polarity, direction or outcome: a report that says "released" where the
+# reference says "quarantined", or adds a "not", states the opposite with nearly the same words.
+_POLARITY_TEXT = """
+not no never none nothing nobody neither nor without cannot can't didn't wasn't weren't couldn't n't unable failed fail
+lack lacked absent missing before after above below higher lower increased decreased rose fell lowered more less fewer
+greater exceeded within outside inside left right entered exited ahead behind forward backward reversed northbound
+southbound eastbound westbound early late earlier later closed stopped started continued resumed halted suspended
+restarted released quarantined rejected accepted approved passed positive negative valid invalid expired correct
+incorrect wrong present intact damaged contaminated injured uninjured unhurt killed died survived fatal minor serious
+seriously arrested charged detained cautioned allowed prohibited refused confirmed denied sufficient insufficient
+adequate inadequate
+"""
+POLARITY_WORDS = frozenset(_POLARITY_TEXT.split())
+
+
+def _stem(word: str) -> str:
+    """A crude stem, so "quarantined" and "quarantine" or "injured" and "injuries" count as one word."""
+    return re.sub(r"(ies|ied|ing|ed|es|e|s)$", "", word) if len(word) > 4 else word
+
+
+_POLARITY_STEMS = frozenset(_stem(w) for w in POLARITY_WORDS)
+
+
+def _polarity_counts(text: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for word in re.findall(r"[A-Za-z']+", text):
+        stem = _stem(word.lower())
+        if stem in _POLARITY_STEMS:
+            counts[stem] = counts.get(stem, 0) + 1
+    return counts
+
+
 def mark_unsupported(text: str, other: str) -> str:
-    """``text`` with each fact-like span that ``other`` does not contain wrapped in { }."""
+    """``text`` with each fact-like span that ``other`` does not contain wrapped in { }, and every
+    polarity word that the two texts use a different number of times."""
     other_keys = {key for _, _, key in _fact_tokens(other)} | _words(other)
+    spans = [(start, end) for start, end, key in _fact_tokens(text) if key not in other_keys]
+    mine, theirs = _polarity_counts(text), _polarity_counts(other)
+    differing = {w for w in mine if mine[w] != theirs.get(w, 0)}
+    for match in re.finditer(r"[A-Za-z']+", text):
+        if _stem(match.group().lower()) in differing and all(match.end() <= s or match.start() >= e for s, e in spans):
+            spans.append(match.span())
     out, last = [], 0
-    for start, end, key in _fact_tokens(text):
-        if key in other_keys:
-            continue
+    for start, end in sorted(spans):
         out.append(f"{text[last:start]}{OPEN}{text[start:end]}{CLOSE}")
         last = end
     return "".join(out) + text[last:]
@@ -175,7 +212,8 @@ def mark_unsupported(text: str, other: str) -> str:
 def mark_pair(reference: str, prediction: str) -> tuple[str, str]:
     """The fact cross-encoder's input: facts of the reference missing from the prediction, and facts of
     the prediction absent from the reference, each wrapped in { } (dates, times and numbers compared
-    after normalising their format, names and places case-insensitively)."""
+    after normalising their format, names and places case-insensitively), and polarity words
+    (not, without, before/after, quarantined/released, ...) that one side uses more often than the other."""
     return mark_unsupported(reference, prediction), mark_unsupported(prediction, reference)
 
 

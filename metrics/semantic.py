@@ -208,7 +208,10 @@ def _cross_encoder_scores(samples: Sequence[ScoringInput], options: MetricOption
     pairs = [(s.reference, s.prediction) for s in samples]
     if reads_marked_pairs(resolve_model(options.cross_encoder_model)):
         pairs = [mark_pair(reference, prediction) for reference, prediction in pairs]
-    if options.cross_encoder_mode in SIGMOID_MODES:
+    if options.cross_encoder_mode == "fact":  # sigmoid in float64, so near-1 scores do not collapse into ties
+        logits = model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    if options.cross_encoder_mode == "sts":
         return model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Sigmoid(), show_progress_bar=False)
     logits = model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Identity(), show_progress_bar=False)
     key = options.cross_encoder_model

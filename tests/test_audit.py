@@ -148,3 +148,25 @@ def test_audit_command_refuses_bad_input_without_traceback(tmp_path, capsys):
     assert f"{bad}:1: field 'text'" in capsys.readouterr().err
     assert main(["metrics", "audit", "--out", str(tmp_path / "a"), "--metrics", "words"]) == 2
     assert "not auditable: words" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_audit_command_with_the_model_metrics(tmp_path, capsys):
+    """The real command on one case per domain: every model metric, the embedded cross-encoder and its
+    hub modes (not cached offline, so reported as not audited), hand-written damage, --publish."""
+    out = tmp_path / "audit"
+    assert main(["metrics", "audit", "--out", str(out), "--limit", "1", "--variants", "1",
+                 "--publish", str(tmp_path / "validity.json")]) == 0
+    page = (out / "audit.md").read_text()
+    for metric in ("cross_encoder", "bi_encoder_cosine", "bertscore_f1", "rougeL", "fact_recall"):
+        assert f"| {metric} " in page, metric
+    assert "## Not audited" in page and "cross_encoder [cross_encoder_mode=sts]" in page
+    assert "bi_encoder_cosine [cross_encoder_mode=sts]" not in page  # the variant changes only the cross-encoder
+    assert "† held out of the metric's training: `cross_encoder`" in page
+    rates = pd.read_csv(out / "rates.csv")
+    assert set(rates["source"]) == {"generated", audit.HANDWRITTEN_FILE} and rates["n_cases"].max() == 2
+    summary = json.loads((tmp_path / "validity.json").read_text())
+    assert set(summary["metrics"]["cross_encoder"]["generated"]) == {"easy", "hard"}
+    sentence = audit.validity_sentence("cross_encoder", tmp_path / "validity.json")
+    assert sentence.startswith("Validity of `cross_encoder`") and "one-fact changes" in sentence
+    assert audit.validity_sentence("cross_encoder", tmp_path / "missing.json") is None

@@ -15,7 +15,13 @@ from reportbench.damage import CaseContext, control, damage
 from reportbench.metrics import DEFAULT_OPTIONS, ScoringInput, score_samples
 from reportbench.metrics.encoders import resolve_model
 from reportbench.metrics.fact_cross_encoder import (
-    ALIAS, SHIPPED_DIR, TRAINING_FILE, WEIGHTS_FILE, mark_pair, reads_marked_pairs, training_info,
+    ALIAS,
+    SHIPPED_DIR,
+    TRAINING_FILE,
+    WEIGHTS_FILE,
+    mark_pair,
+    reads_marked_pairs,
+    training_info,
 )
 from reportbench.paths import packaged_data_dir
 
@@ -126,3 +132,10 @@ def test_few_step_training_is_deterministic_and_loads_as_a_cross_encoder(tmp_pat
     options = DEFAULT_OPTIONS.__class__(cross_encoder=str(tmp_path / "a"))
     value = score_samples([ScoringInput.from_case(case, case["event_description"])], ["cross_encoder"], options).values["cross_encoder"]
     assert 0 <= value[0] <= 1
+
+
+def test_the_input_marking_is_the_one_the_shipped_model_was_trained_on():
+    from reportbench.cross_encoder_training import marking_digest
+
+    assert marking_digest() == training_info()["marking_sha256"], \
+        "mark_pair changed since the shipped model was trained: retrain it (make train-cross-encoder)"
