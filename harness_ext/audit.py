@@ -434,7 +434,7 @@ def rate_table(rates: pd.DataFrame, setting: str, source: str, held_out: Mapping
 def held_out_classes(columns: Sequence[MetricColumn]) -> dict[str, list[str]]:
     """Damage classes each audited trained metric never saw in training (the fact cross-encoder's)."""
     from reportbench.metrics.base import MetricUnavailable
-    from reportbench.metrics.fact_cross_encoder import ALIAS, SHIPPED_DIR, TRAINING_FILE, training_info
+    from reportbench.metrics.fact_cross_encoder import ALIAS, SHIPPED_DIR, TRAINING_FILE, is_fact_model, training_info
 
     out = {}
     for column in columns:
@@ -442,7 +442,7 @@ def held_out_classes(columns: Sequence[MetricColumn]) -> dict[str, list[str]]:
             continue
         model = column.options.cross_encoder_model
         folder = SHIPPED_DIR if model == ALIAS else Path(model)
-        if (folder / TRAINING_FILE).is_file():
+        if is_fact_model(model) and (folder / TRAINING_FILE).is_file():
             try:
                 out[column.label] = list(training_info(folder).get("held_out_classes", []))
             except MetricUnavailable:
@@ -494,7 +494,8 @@ def figure(result: AuditResult, path: Path, source: str = "generated") -> Path |
     plt = pyplot()
     classes = [c for c in [*DAMAGE_CLASSES, "one_fact_mean"] if c in set(rates["class"])]
     metrics = list(dict.fromkeys(rates["metric"]))
-    fig, axes = plt.subplots(1, 2, figsize=(2 + 0.75 * len(classes) * 2, 1.2 + 0.42 * len(metrics)), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(3 + 0.6 * len(classes) * 2, 2.2 + 0.4 * len(metrics)), sharey=True,
+                             layout="constrained")
     for ax, setting in zip(axes, SETTINGS):
         grid = rates[rates["setting"] == setting].pivot(index="metric", columns="class", values="rate").reindex(index=metrics, columns=classes)
         image = ax.imshow(grid.to_numpy(dtype=float), cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")

@@ -45,8 +45,6 @@ def resolve_model(name: str) -> str:
 
     if name in EMBEDDED_ENCODERS:
         return str(encoder_path(name))
-    if name == fact_cross_encoder.ALIAS:
-        return str(fact_cross_encoder.model_folder())
-    if (Path(name) / fact_cross_encoder.WEIGHTS_FILE).is_file() and (Path(name) / fact_cross_encoder.TRAINING_FILE).is_file():
-        return str(fact_cross_encoder.model_folder(Path(name)))
+    if fact_cross_encoder.is_fact_model(name):
+        return str(fact_cross_encoder.model_folder(fact_cross_encoder.SHIPPED_DIR if name == fact_cross_encoder.ALIAS else Path(name)))
     return name

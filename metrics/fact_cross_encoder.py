@@ -27,6 +27,11 @@ TRAINING_FILE = "training.json"
 MAX_LENGTH = 512  # reference + report pairs of this project are 250-450 tokens
 
 
+def is_fact_model(name: str) -> bool:
+    """The embedded alias, or a folder of trained weights (what train-cross-encoder writes)."""
+    return name == ALIAS or ((Path(name) / WEIGHTS_FILE).is_file() and (Path(name) / TRAINING_FILE).is_file())
+
+
 def training_info(folder: Path = SHIPPED_DIR) -> dict:
     path = folder / TRAINING_FILE
     if not path.is_file():
@@ -89,7 +94,7 @@ def model_folder(folder: Path = SHIPPED_DIR) -> Path:
 # ---------------------------------------------------------------- fact-marked input
 
 INPUT_FILE = "reportbench_input.json"  # in a model folder: the model reads fact-marked pairs
-INPUT_FORMAT = "fact-marked-v2"
+INPUT_FORMAT = "fact-marked-v3"
 OPEN, CLOSE = "{", "}"
 # "one" is left out: it is as often an article or pronoun ("one of the operators") as a count.
 _SMALL_NUMBERS = {word: str(value) for value, word in enumerate(NUMBER_WORDS) if value >= 2}
@@ -192,11 +197,40 @@ def _polarity_counts(text: str) -> dict[str, int]:
     return counts
 
 
+_NAME_RUN = re.compile(r"[A-ZÀ-ÖØ-Þ][\w'’-]+(?:\s+[A-ZÀ-ÖØ-Þ][\w'’-]+)+")
+
+
+def _name_contexts(text: str) -> list[tuple[int, int, str, tuple[str, str]]]:
+    """(start, end, name, (word before, word after)) of every run of two or more capitalised words."""
+    out = []
+    for match in _NAME_RUN.finditer(text):
+        before = re.findall(r"[\w'’-]+", text[max(0, match.start() - 40):match.start()])
+        after = re.findall(r"[\w'’-]+", text[match.end():match.end() + 40])
+        out.append((match.start(), match.end(), match.group(), (before[-1].lower() if before else "", after[0].lower() if after else "")))
+    return out
+
+
+def _swapped_names(text: str, other: str) -> list[tuple[int, int]]:
+    """Names that both texts contain but that ``other`` puts in this exact place (same word before and
+    after) only with another of the shared names: who did what is swapped."""
+    mine, theirs = _name_contexts(text), _name_contexts(other)
+    shared = {name for *_, name, _ in mine} & {name for *_, name, _ in theirs}
+    spans = []
+    for start, end, name, context in mine:
+        if name not in shared:
+            continue
+        in_other = {n for *_, n, c in theirs if c == context}
+        if in_other and name not in in_other and in_other & shared:
+            spans.append((start, end))
+    return spans
+
+
 def mark_unsupported(text: str, other: str) -> str:
     """``text`` with each fact-like span that ``other`` does not contain wrapped in { }, and every
     polarity word that the two texts use a different number of times."""
     other_keys = {key for _, _, key in _fact_tokens(other)} | _words(other)
     spans = [(start, end) for start, end, key in _fact_tokens(text) if key not in other_keys]
+    spans += [(s, e) for s, e in _swapped_names(text, other) if all(e <= s2 or s >= e2 for s2, e2 in spans)]
     mine, theirs = _polarity_counts(text), _polarity_counts(other)
     differing = {w for w in mine if mine[w] != theirs.get(w, 0)}
     for match in re.finditer(r"[A-Za-z']+", text):
@@ -212,8 +246,9 @@ def mark_unsupported(text: str, other: str) -> str:
 def mark_pair(reference: str, prediction: str) -> tuple[str, str]:
     """The fact cross-encoder's input: facts of the reference missing from the prediction, and facts of
     the prediction absent from the reference, each wrapped in { } (dates, times and numbers compared
-    after normalising their format, names and places case-insensitively), and polarity words
-    (not, without, before/after, quarantined/released, ...) that one side uses more often than the other."""
+    after normalising their format, names and places case-insensitively), polarity words (not,
+    without, before/after, quarantined/released, ...) that one side uses more often than the other,
+    and shared names that the other side has in the same place only as another shared name (a swap)."""
     return mark_unsupported(reference, prediction), mark_unsupported(prediction, reference)
 
 

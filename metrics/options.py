@@ -17,6 +17,7 @@ from typing import Any
 
 from reportbench.metrics.encoders import DEFAULT_ENCODER
 from reportbench.metrics.fact_cross_encoder import ALIAS as FACT_CROSS_ENCODER
+from reportbench.metrics.fact_cross_encoder import is_fact_model
 
 CROSS_ENCODER_MODES = {
     "fact": "sigmoid(logit(reference, prediction)) from reportbench's fact-aware cross-encoder (all-MiniLM-L6-v2 "
@@ -46,9 +47,17 @@ class MetricOptions:
     bertscore_num_layers: int = _option(6, "layer used by BERTScore (default 6)")
     bertscore_baseline: str | None = _option(None, "rescale baseline CSV (default: the shipped one of the default model)")
     cross_encoder: str | None = _option(None, "cross-encoder model (default per mode)")
-    cross_encoder_mode: str = _option("fact", f"cross-encoder mode: {', '.join(CROSS_ENCODER_MODES)} (default fact)")
+    cross_encoder_mode: str | None = _option(
+        None, f"cross-encoder mode: {', '.join(CROSS_ENCODER_MODES)} (default: fact; sts when a cross_encoder model is given)")
     metric_device: str = _option("cpu", "device of the metric models: cpu (default), cuda, ...")
     metric_batch_size: int = _option(32, "batch size of the metric models (default 32)")
+
+    def __post_init__(self):
+        # No mode: fact for the embedded model (or a folder trained like it); sts for any other model the
+        # user names, as before the fact mode existed.
+        if self.cross_encoder_mode is None:
+            fact = not self.cross_encoder or is_fact_model(self.cross_encoder)
+            object.__setattr__(self, "cross_encoder_mode", "fact" if fact else "sts")
 
     @classmethod
     def parse(cls, values: Mapping[str, Any] | None, source: str = "metric options") -> MetricOptions:

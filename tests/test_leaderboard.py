@@ -120,6 +120,8 @@ def test_page_figures_and_metadata(runs_dir, tmp_path):
         assert f"]({name})" in page
     assert page.startswith("# Fixture board\n")
     assert "**Primary metric:** `bi_encoder_cosine`" in page
+    # what the published audit says about the ranking metric, next to its name
+    assert "Validity of `bi_encoder_cosine` with the default metric models" in page and "one-fact changes" in page
     assert "runs finished 2026-11-20T10:00:00+00:00–2026-11-20T11:00:00+00:00" in page
     assert "lm-eval 0.4.13" in page and "n per cell 3 (listed below)" in page
     assert "**Data, pharma:** split `test`, 3 cases evaluated" in page

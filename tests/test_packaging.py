@@ -41,6 +41,11 @@ def test_tasks_data_and_metrics_ship_in_the_wheel(wheel_names):
         "reportbench/tasks/data/pharma.jsonl",
         "reportbench/tasks/data/traffic.jsonl",
         "reportbench/metrics/lexical.py",
+        "reportbench/tasks/data/rewrites.jsonl",
+        "reportbench/tasks/data/damaged_test.jsonl",
+        "reportbench/metrics/validity.json",
+        "reportbench/metrics/fact_cross_encoder/weights.safetensors",
+        "reportbench/metrics/fact_cross_encoder/training.json",
     }
     assert expected <= set(wheel_names)
 
