@@ -29,12 +29,12 @@ venv: $(STAMP)
 test: venv
 	$(BIN)/python -m pytest -v
 
-# The metric-validity audit of the test split (~10 min on 2 cores); it refreshes the summary that
+# The metric-validity audit of the test split (~7 min on 2 cores); it refreshes the summary that
 # leaderboards quote (metrics/validity.json). metrics/README.md shows build/audit/audit.md.
 audit: venv
 	$(BIN)/reportbench metrics audit --out build/audit --publish metrics/validity.json
 
-# Retrain the fact cross-encoder from scratch on the dev split (~45 min on 2 cores) and compare
+# Retrain the fact cross-encoder from scratch on the dev split (~50 min on 2 cores) and compare
 # its scores with the shipped model's on a fixed probe set (tolerance in metrics/README.md).
 # To replace the shipped model: reportbench metrics train-cross-encoder --out metrics/fact_cross_encoder
 train-cross-encoder: venv
