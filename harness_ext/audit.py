@@ -433,20 +433,13 @@ def rate_table(rates: pd.DataFrame, setting: str, source: str, held_out: Mapping
 
 def held_out_classes(columns: Sequence[MetricColumn]) -> dict[str, list[str]]:
     """Damage classes each audited trained metric never saw in training (the fact cross-encoder's)."""
-    from reportbench.metrics.base import MetricUnavailable
-    from reportbench.metrics.fact_cross_encoder import ALIAS, SHIPPED_DIR, TRAINING_FILE, is_fact_model, training_info
+    from reportbench.metrics.fact_cross_encoder import TRAINING_FILE, training_info, weights_folder
 
     out = {}
     for column in columns:
-        if column.metric != "cross_encoder":
-            continue
-        model = column.options.cross_encoder_model
-        folder = SHIPPED_DIR if model == ALIAS else Path(model)
-        if is_fact_model(model) and (folder / TRAINING_FILE).is_file():
-            try:
-                out[column.label] = list(training_info(folder).get("held_out_classes", []))
-            except MetricUnavailable:
-                continue
+        folder = weights_folder(column.options.cross_encoder_model) if column.metric == "cross_encoder" else None
+        if folder is not None and (folder / TRAINING_FILE).is_file():
+            out[column.label] = list(training_info(folder).get("held_out_classes", []))
     return out
 
 

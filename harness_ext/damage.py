@@ -58,26 +58,17 @@ class CaseContext:
         self.others = [o for o in others if o.get("id") != case.get("id")]
 
     @cached_property
-    def own_names(self) -> list[str]:
+    def names(self) -> list[str]:
         return person_names(self.case.get("who", ""))
 
-    def names(self) -> list[str]:
-        return self.own_names
-
     @cached_property
-    def _other_names(self) -> list[str]:
-        own = set(self.names())
+    def other_names(self) -> list[str]:
+        own = set(self.names)
         return sorted({n for o in self.others for n in _names_of(o.get("who", "")) if n not in own})
 
-    def other_names(self) -> list[str]:
-        return self._other_names
-
     @cached_property
-    def _places(self) -> list[list[str]]:
-        return [_place_parts(o.get("where", "")) for o in self.others]
-
     def places(self) -> list[list[str]]:
-        return self._places
+        return [_place_parts(o.get("where", "")) for o in self.others]
 
 
 @lru_cache(maxsize=4096)
@@ -219,12 +210,12 @@ def _change_fact(kind: str, text: str, context: CaseContext, rng: random.Random)
 
 
 def _present_names(text: str, context: CaseContext) -> list[str]:
-    return [name for name in context.names() if name in text]
+    return [name for name in context.names if name in text]
 
 
 def _change_name(text: str, context: CaseContext, rng: random.Random) -> Edit | None:
     names = _present_names(text, context)
-    pool = context.other_names()
+    pool = context.other_names
     if not names or not pool:
         return None
     old = rng.choice(names)
@@ -234,7 +225,7 @@ def _change_name(text: str, context: CaseContext, rng: random.Random) -> Edit | 
 
 def _change_place(text: str, context: CaseContext, rng: random.Random) -> Edit | None:
     own = _place_parts(context.case.get("where", ""))
-    names = set(context.names())
+    names = set(context.names)
     present = [(i, part) for i, part in enumerate(own)
                if len(part) > 2 and part in text and not any(part in n for n in names) and not re.search(r"\d{3,}", part)]
     if not present:
@@ -242,7 +233,7 @@ def _change_place(text: str, context: CaseContext, rng: random.Random) -> Edit |
     index, old = rng.choice(present)
     # The part at the same distance from the end of another case's place: a town for a town, a country for a country.
     from_end = len(own) - index
-    candidates = sorted({parts[-from_end] for parts in context.places() if len(parts) >= from_end} - {old} - set(own))
+    candidates = sorted({parts[-from_end] for parts in context.places if len(parts) >= from_end} - {old} - set(own))
     candidates = [c for c in candidates if c not in text]
     if not candidates:
         return None
@@ -347,7 +338,7 @@ def _domain(case: Mapping[str, str]) -> str:
 
 def _invent(text: str, context: CaseContext, rng: random.Random, pool: str) -> Edit | None:
     template = rng.choice(_INVENTED[_domain(context.case)][pool])
-    names = context.other_names() or ["Alex Morgan"]
+    names = context.other_names or ["Alex Morgan"]
     sentence = template.format(
         batch=f"{rng.choice('BLKP')}{rng.randint(20, 26)}-{rng.randint(1000, 9999):04d}",
         time=f"{rng.randint(6, 22):02d}:{rng.choice(range(0, 60, 5)):02d}",

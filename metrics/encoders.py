@@ -45,6 +45,7 @@ def resolve_model(name: str) -> str:
 
     if name in EMBEDDED_ENCODERS:
         return str(encoder_path(name))
-    if fact_cross_encoder.is_fact_model(name):
-        return str(fact_cross_encoder.model_folder(fact_cross_encoder.SHIPPED_DIR if name == fact_cross_encoder.ALIAS else Path(name)))
+    folder = fact_cross_encoder.weights_folder(name)
+    if folder is not None:
+        return str(fact_cross_encoder.model_folder(folder))
     return name

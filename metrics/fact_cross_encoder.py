@@ -15,6 +15,7 @@ import calendar
 import hashlib
 import json
 import re
+from functools import cache
 from pathlib import Path
 
 from reportbench.metrics.base import MetricUnavailable
@@ -27,9 +28,17 @@ TRAINING_FILE = "training.json"
 MAX_LENGTH = 512  # reference + report pairs of this project are 250-450 tokens
 
 
+def weights_folder(name: str) -> Path | None:
+    """Where a fact model's trained weights are: the shipped folder for the embedded alias, the folder
+    itself when it holds what train-cross-encoder writes; None for any other model."""
+    if name == ALIAS:
+        return SHIPPED_DIR
+    folder = Path(name)
+    return folder if (folder / WEIGHTS_FILE).is_file() and (folder / TRAINING_FILE).is_file() else None
+
+
 def is_fact_model(name: str) -> bool:
-    """The embedded alias, or a folder of trained weights (what train-cross-encoder writes)."""
-    return name == ALIAS or ((Path(name) / WEIGHTS_FILE).is_file() and (Path(name) / TRAINING_FILE).is_file())
+    return weights_folder(name) is not None
 
 
 def training_info(folder: Path = SHIPPED_DIR) -> dict:
@@ -41,7 +50,14 @@ def training_info(folder: Path = SHIPPED_DIR) -> dict:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    stat = path.stat()
+    return _sha256_of(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _sha256_of(path: str, mtime_ns: int, size: int) -> str:
+    """Hashed once per process and file version: scoring resolves the model for every task."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def assemble(folder: Path, target: Path) -> None:

@@ -16,10 +16,8 @@ import numpy as np
 
 from reportbench.metrics.base import MODEL, TITLES, Metric, MetricUnavailable, ScoringInput
 from reportbench.metrics.encoders import DEFAULT_ENCODER, resolve_model
-from reportbench.metrics.fact_cross_encoder import mark_pair, reads_marked_pairs
-from reportbench.metrics.options import CROSS_ENCODER_MODES, FACT_CROSS_ENCODER, MetricOptions
-
-SIGMOID_MODES = ("fact", "sts")
+from reportbench.metrics.fact_cross_encoder import mark_pair, reads_marked_pairs, weights_folder
+from reportbench.metrics.options import CROSS_ENCODER_MODES, MetricOptions
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baselines"
 
@@ -231,16 +229,17 @@ def _cross_encoder_settings(options: MetricOptions) -> dict:
         "input": "(reference, prediction), or for a fact-marked model (the embedded one) "
         "reportbench.metrics.fact_cross_encoder.mark_pair(reference, prediction)",
         "call": "CrossEncoder(model).predict([(reference, prediction)], activation_fn="
-        + ("torch.nn.Sigmoid())" if options.cross_encoder_mode in SIGMOID_MODES else "torch.nn.Identity())"),
-        **({"training": _fact_training_summary(options)} if options.cross_encoder_model == FACT_CROSS_ENCODER else {}),
+        + {"sts": "torch.nn.Sigmoid())", "fact": "torch.nn.Identity()), then 1 / (1 + exp(-logit)) in float64"}.get(
+            options.cross_encoder_mode, "torch.nn.Identity())"),
+        **({"training": _fact_training_summary(folder)} if (folder := weights_folder(options.cross_encoder_model)) else {}),
     }
 
 
-def _fact_training_summary(options: MetricOptions) -> dict:
+def _fact_training_summary(folder: Path) -> dict:
     from reportbench.metrics.fact_cross_encoder import training_info
 
     try:
-        info = training_info()
+        info = training_info(folder)
     except MetricUnavailable as err:
         return {"unavailable": str(err)}
     return {key: info[key] for key in ("base", "trained_parameters", "held_out_classes", "data", "settings", "weights_sha256") if key in info}
