@@ -26,7 +26,7 @@ from results_md import replace_section  # noqa: E402
 
 from reportbench.answer import KEYS, json_schema  # noqa: E402
 from reportbench.cases import select_cases  # noqa: E402
-from reportbench.models import model_path  # noqa: E402
+from reportbench.metrics.models import model_path  # noqa: E402
 from reportbench.prompts import build_prompt  # noqa: E402
 
 CASES_PER_DOMAIN = 3

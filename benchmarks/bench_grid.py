@@ -33,7 +33,7 @@ def timed(args: list[str]) -> float:
 
 def main() -> None:
     from reportbench.grid import expand_cells, load_config
-    from reportbench.models import model_path
+    from reportbench.metrics.models import model_path
 
     model = str(model_path("smollm2-135m"))
     with tempfile.TemporaryDirectory() as tmp:

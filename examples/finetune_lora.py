@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from reportbench.answer import example_answer
 from reportbench.cases import DOMAINS, select_cases
-from reportbench.models import EMBEDDED_MODELS, model_path
+from reportbench.metrics.models import EMBEDDED_MODELS, model_path
 from reportbench.prompts import METHODS, build_prompt
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

@@ -72,10 +72,12 @@ class Candidate:
     change: str = ""
 
 
-def auditable_metrics() -> list[str]:
-    """Metrics that judge a report's content against its reference or key fields, with a better direction."""
+def auditable_metrics(options: MetricOptions | None = None) -> list[str]:
+    """Metrics that judge a report's content against its reference or key fields, with a better
+    direction; optional ones (the LLM judge) when ``options`` switch them on."""
     return [m.name for m in METRICS.values()
-            if m.higher_is_better is not None and not m.form and not (m.needs & {TITLES, GENERATION})]
+            if m.higher_is_better is not None and not m.form and not (m.needs & {TITLES, GENERATION})
+            and (options is None or m.is_on(options))]
 
 
 def read_rewrites(path: str | Path) -> dict[str, list[str]]:
@@ -221,7 +223,7 @@ class MetricColumn:
 def metric_columns(options: MetricOptions, variants: Mapping[str, MetricOptions] | None = None,
                    names: Sequence[str] | None = None) -> list[MetricColumn]:
     """Every metric under ``options``; under each variant, again every model metric whose settings the variant changes."""
-    names = list(names or auditable_metrics())
+    names = list(names or auditable_metrics(options))
     columns = [MetricColumn(name, name, options) for name in names]
     for label, variant in (variants or {}).items():
         columns += [MetricColumn(f"{name} [{label}]", name, variant) for name in names
@@ -305,7 +307,8 @@ def detection_rates(table: pd.DataFrame, columns: Sequence[MetricColumn], seed: 
         values = indexed[column.label]
         clean = values.loc[list(zip(pair_table["case_id"], pair_table["clean"]))].to_numpy(dtype=float)
         damaged = values.loc[list(zip(pair_table["case_id"], pair_table["damaged"]))].to_numpy(dtype=float)
-        scored = pair_table.assign(detected=_preference(clean, damaged, better))
+        # a pair with a missing value (e.g. a judge answer that could not be read) is left out, not counted as a tie
+        scored = pair_table.assign(detected=_preference(clean, damaged, better))[np.isfinite(clean) & np.isfinite(damaged)]
         for (setting, source, kind), group in scored.groupby(["setting", "source", "class"], sort=False):
             per_case = group.groupby("case_id")["detected"].mean()
             rows.append({"metric": column.label, "setting": setting, "source": source, "class": kind,
@@ -329,6 +332,8 @@ def control_rates(table: pd.DataFrame, columns: Sequence[MetricColumn]) -> pd.Da
         held: dict[str, list[bool]] = defaultdict(list)
         for _, group in table.groupby("case_id", sort=False):
             score = dict(zip(group["key"], sign * group[column.label].to_numpy(dtype=float)))
+            if not np.all(np.isfinite(list(score.values()))):  # a missing value: the case cannot be checked
+                continue
             reference = score["reference"]
             rewrites = [score[k] for k in group.loc[group["role"] == "faithful", "key"]]
             damaged = [score[k] for k in group.loc[(group["role"] == "damaged") & (group["base"] == "reference"), "key"]]

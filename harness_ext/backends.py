@@ -41,7 +41,7 @@ class Backend:
 
 def _pretrained(path: str) -> str:
     """An embedded alias becomes its local safetensors folder (built once); anything else is as given."""
-    from reportbench.models import EMBEDDED_MODELS, model_path
+    from reportbench.metrics.models import EMBEDDED_MODELS, model_path
 
     return str(model_path(path)) if path in EMBEDDED_MODELS else path
 
@@ -54,7 +54,7 @@ def _hf_args(spec) -> tuple[str, dict]:
 
 
 def _gguf_args(spec) -> tuple[str, dict]:
-    from reportbench.models import EMBEDDED_MODELS, gguf_source
+    from reportbench.metrics.models import EMBEDDED_MODELS, gguf_source
 
     embedded = EMBEDDED_MODELS.get(spec.path)
     gguf = gguf_source(embedded) if embedded else Path(spec.path)

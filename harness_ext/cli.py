@@ -10,7 +10,7 @@ from reportbench.cases import DEV_SIZE, DOMAINS
 
 
 def _model_path(args) -> int:
-    from reportbench.models import ModelNotAvailable, model_path
+    from reportbench.metrics.models import ModelNotAvailable, model_path
 
     try:
         print(model_path(args.alias))
@@ -202,11 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also write the per-metric summary that leaderboards quote (the packaged one is metrics/validity.json)")
     _add_model_options(audit)
     audit.set_defaults(func=_metrics_audit)
-    trainer = metric_commands.add_parser("train-cross-encoder", help="train the fact-aware cross-encoder on the dev split")
+    trainer = metric_commands.add_parser("train-cross-encoder", help="train the fact-aware cross-encoder on the dev split (both stages of its recipe)")
     trainer.add_argument("--out", required=True, help="folder for weights.safetensors and training.json")
-    trainer.add_argument("--epochs", type=int, default=3, help="epochs (default 3)")
-    trainer.add_argument("--max-steps", type=int, help="stop after this many steps (a quick check of the code path)")
-    trainer.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    trainer.add_argument("--max-steps", type=int, help="stop each stage after this many steps (a quick check of the code path)")
+    trainer.add_argument("--seed", type=int, default=0, help="added to every stage's seed (default 0)")
+    trainer.add_argument("--first-stages", help="a folder with an earlier run's stage-1 output (OUT.stage1): train only the last stage")
     trainer.add_argument("--compare-to", help="a trained folder (e.g. the shipped metrics/fact_cross_encoder): "
                          "score a fixed probe set with both and report the differences")
     trainer.add_argument("--tolerance", type=float, default=0.05, help="largest score difference accepted by --compare-to (default 0.05)")

@@ -28,7 +28,8 @@ from reportbench.backends import BACKENDS
 from reportbench.decoding import Decoding, DecodingError
 from reportbench.digests import packaged_data_digest
 from reportbench.metrics import MetricOptions, MetricOptionsError
-from reportbench.records import RESULTS_FILE, SAMPLES_FILE, CellRecord
+from reportbench.metrics.judge import journal_counts, take_journal
+from reportbench.records import JUDGE_LOG_FILE, RESULTS_FILE, SAMPLES_FILE, CellRecord, write_judge_log
 
 MODEL_KEYS = {"name", "backend", "path", "model_args", "peft", "batch_size"}
 TOP_KEYS = {"models", "tasks", "decoding", "cells", "seeds", "repeats", "apply_chat_template", "limit", "split", "metric_options"}
@@ -257,6 +258,7 @@ def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: 
     staging = final.parent / f".{cell.cell_id}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
+    take_journal()  # judge lines of anything before this cell are not this cell's
     start = time.perf_counter()
     results = simple_evaluate(
         model=lm,
@@ -275,6 +277,9 @@ def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: 
     with (staging / SAMPLES_FILE).open("w", encoding="utf-8") as handle:
         for sample in samples:
             handle.write(json.dumps(sample, default=handle_non_serializable, ensure_ascii=False) + "\n")
+    judged = take_journal()
+    if judged:
+        write_judge_log(staging / JUDGE_LOG_FILE, judged)
     tokens = _generated_tokens(lm, samples)
     CellRecord(
         cell_id=cell.cell_id,
@@ -291,6 +296,7 @@ def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: 
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "parameters": BACKENDS[cell.model.backend].count_parameters(lm),
             "model_load_seconds": load_seconds,
+            **({"judge": journal_counts(judged)} if judged else {}),
         },
     ).write(staging)
     if final.exists():  # another shard finished the same cell first

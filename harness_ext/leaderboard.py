@@ -281,6 +281,10 @@ def _metadata(runs: Runs, agg: Aggregates) -> list[str]:
         limits = {format_setting("limit", v) for v in group["limit"]} - {"—"}
         lines.append(f"- **Data, {domain}:** split `{split}`, {evaluated} cases evaluated; {source}"
                      + (f"; --limit {', '.join(sorted(limits))}" if limits else ""))
+    judges = sorted({str(v) for v in cells["judge"] if not is_missing(v)})
+    if judges:
+        lines.append(f"- **LLM judge** (`judge_*` metrics; rubric and prompt in reportbench's `metrics/judge_rubric.yaml`, "
+                     f"its sha256 as recorded in the judge logs): {'; '.join(judges)}")
     lines.append("- **Statistics:** means over cases (seeds of a case averaged first); 95% CI = percentile bootstrap over cases "
                  "(scipy.stats.bootstrap, seeded); std over samples (ddof=1).")
     return lines

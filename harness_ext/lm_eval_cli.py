@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 from reportbench.decoding import implies_sampling
+from reportbench.metrics.judge import journal_summary, take_journal
 from reportbench.paths import tasks_dir
-from reportbench.records import LmEvalOutput
+from reportbench.records import LmEvalOutput, write_judge_log
 from reportbench.summaries import write_run_summary
 
 
@@ -91,8 +92,17 @@ def run(argv: list[str]) -> int:
         print("reportbench: temperature > 0 given without do_sample; adding do_sample=True", file=sys.stderr)
         args.gen_kwargs["do_sample"] = True
     started = time.time() - 1
+    take_journal()
     parser.execute(args)
-    for path in _new_results_files(getattr(args, "output_path", None), started):
+    judged = take_journal()
+    results_files = _new_results_files(getattr(args, "output_path", None), started)
+    if judged:
+        if results_files:
+            log = write_judge_log(LmEvalOutput(results_files[0]).judge_log_file(), judged)
+            print(f"reportbench: judge log ({journal_summary(judged)}) written to {log}")
+        else:
+            print(f"reportbench: {journal_summary(judged)}; add --output_path to keep the judge log", file=sys.stderr)
+    for path in results_files:
         print(f"reportbench: results JSON written to {path}")
         summary = write_run_summary(path)
         if summary is None:

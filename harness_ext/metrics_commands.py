@@ -175,11 +175,16 @@ def audit(args, options) -> int:
 
 def train_cross_encoder(args) -> int:
     """`reportbench metrics train-cross-encoder`: train the fact-aware cross-encoder on the dev split."""
-    from reportbench.cross_encoder_training import TrainingSettings, compare, train
+    from reportbench.cross_encoder_training import RECIPE, compare, train_recipe
 
-    settings = TrainingSettings(epochs=args.epochs, max_steps=args.max_steps, seed=args.seed)
-    report = train(args.out, settings)
-    print(f"trained {report.steps} steps ({report.examples_seen} pairs) in {report.seconds:.0f} s -> {args.out}", file=sys.stderr)
+    try:
+        reports = train_recipe(args.out, RECIPE, max_steps=args.max_steps, seed=args.seed,
+                               first_stages=args.first_stages)
+    except (OSError, ValueError) as err:
+        print(f"reportbench metrics train-cross-encoder: {err}", file=sys.stderr)
+        return 2
+    steps, pairs, seconds = (sum(getattr(r, k) for r in reports) for k in ("steps", "examples_seen", "seconds"))
+    print(f"trained {steps} steps ({pairs} pairs, {len(reports)} stage(s)) in {seconds:.0f} s -> {args.out}", file=sys.stderr)
     if args.compare_to:
         result = compare(args.compare_to, args.out)
         print(json.dumps({"compared_to": args.compare_to, **result}, indent=1))

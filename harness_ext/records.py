@@ -1,9 +1,10 @@
 """What finished runs leave on disk, written and read in one place.
 
 - A grid cell folder `<model>/<task>/<cell-id>/`: `cell.json` (a `CellRecord`), `samples.jsonl` and
-  `results.json` (lm-eval's own formats).
+  `results.json` (lm-eval's own formats), and `judge.jsonl` when an LLM judge scored it.
 - An lm-eval output folder: `results_<stamp>.json` beside `samples_<task>_<stamp>.jsonl` per task
-  (`LmEvalOutput`).
+  and `judge_<stamp>.jsonl` when an LLM judge scored it (`LmEvalOutput`).
+- `reportbench score --output OUT.jsonl`: `OUT.summary.json` and, with a judge, `OUT.judge.jsonl`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 CELL_FILE = "cell.json"
 SAMPLES_FILE = "samples.jsonl"
 RESULTS_FILE = "results.json"
+JUDGE_LOG_FILE = "judge.jsonl"  # one line per judged sample: prompt, raw answer, scores, cache hit
 # Keys of a cell record's sections that a reader needs; the top-level keys are CellRecord's fields.
 REQUIRED_IN = {
     "config": ("model", "task", "gen_kwargs", "seed", "split", "apply_chat_template"),
@@ -44,6 +46,31 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise RunsError(f"{path}:{err.lineno}: invalid JSON ({err.msg})") from None
+
+
+def write_judge_log(path: Path, lines: list[dict]) -> Path:
+    with Path(path).open("w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return Path(path)
+
+
+def judge_label(log: Path) -> str | None:
+    """'judge model (backend), rubric vN sha256[:12]' from a judge log's first line; None without a log."""
+    if not Path(log).is_file():
+        return None
+    with Path(log).open(encoding="utf-8") as handle:
+        first = handle.readline()
+    try:
+        line = json.loads(first)
+        return f"{line['judge_model']} ({line['judge_backend']}), rubric v{line['rubric_version']} {line['rubric_sha256'][:12]}"
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise RunsError(f"{log}:1: not a judge log line (judge_model, judge_backend, rubric_version, rubric_sha256)") from None
+
+
+def score_judge_log(output: Path) -> Path:
+    """`reportbench score --output OUT.jsonl` writes its judge log to OUT.judge.jsonl."""
+    return Path(output).with_suffix(".judge.jsonl")
 
 
 @dataclass(kw_only=True)
@@ -102,6 +129,9 @@ class LmEvalOutput:
 
     def summary_file(self) -> Path:
         return self.results.with_name(f"reportbench_summary_{self.stamp}.json")
+
+    def judge_log_file(self) -> Path:
+        return self.results.with_name(f"judge_{self.stamp}.jsonl")
 
     @classmethod
     def is_results_file(cls, path: Path) -> bool:

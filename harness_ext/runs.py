@@ -24,7 +24,17 @@ from reportbench.decoding import Decoding, DecodingError
 from reportbench.digests import text_digest
 from reportbench.labels import format_setting
 from reportbench.metrics import TASK_METRICS
-from reportbench.records import CELL_FILE, SAMPLES_FILE, CellRecord, LmEvalOutput, RunsError, read_json, read_samples
+from reportbench.records import (
+    CELL_FILE,
+    JUDGE_LOG_FILE,
+    SAMPLES_FILE,
+    CellRecord,
+    LmEvalOutput,
+    RunsError,
+    judge_label,
+    read_json,
+    read_samples,
+)
 from reportbench.tasks.names import parse_task_name
 
 # The settings that make a configuration; a cell is one configuration x domain x seed.
@@ -32,7 +42,7 @@ CONFIG_COLUMNS = ("prompt", *DECODING_COLUMNS, "chat_template")
 CELL_COLUMNS = (
     "cell", "model", "task", "domain", "prompt", *DECODING_COLUMNS, "chat_template", "seed", "split", "limit",
     "n", "wall_seconds", "generated_tokens", "parameters", "finished_at", "reportbench_version",
-    "lm_eval_version", "data_sha256", "hardware", "source",
+    "lm_eval_version", "data_sha256", "hardware", "judge", "source",
 )
 NUMERIC_CELL_COLUMNS = (*NUMERIC_DECODING_COLUMNS, "limit", "wall_seconds", "generated_tokens", "parameters")
 SAMPLE_COLUMNS = ("cell", "case_id", "target_hash")
@@ -139,6 +149,7 @@ def _grid_cell(cell_json: Path, root: Path) -> tuple[dict, list[dict]]:
         "reportbench_version": config.get("reportbench"),
         "lm_eval_version": environment.get("packages", {}).get("lm_eval"),
         "data_sha256": config.get("data_sha256"), "hardware": _hardware(environment),
+        "judge": judge_label(cell_json.parent / JUDGE_LOG_FILE),
         "source": str(cell_json.parent.relative_to(root)) if cell_json.parent != root else ".",
     }
     samples_path = cell_json.parent / SAMPLES_FILE
@@ -178,7 +189,8 @@ def _lm_eval_cells(output: LmEvalOutput, root: Path) -> list[tuple[dict, list[di
             "generated_tokens": None, "parameters": config.get("model_num_parameters"),
             "finished_at": datetime.fromtimestamp(finished, timezone.utc).isoformat(timespec="seconds") if finished else None,
             "reportbench_version": None, "lm_eval_version": results.get("lm_eval_version"),
-            "data_sha256": None, "hardware": None, "source": str(samples_path.relative_to(root)),
+            "data_sha256": None, "hardware": None, "judge": judge_label(output.judge_log_file()),
+            "source": str(samples_path.relative_to(root)),
         }, rows))
     return out
 
@@ -188,6 +200,8 @@ def _read_export(folder: Path) -> Runs:
     samples = pd.read_csv(folder / EXPORT_SAMPLES, keep_default_na=False, na_values=[""])
     if "structured_output" not in cells.columns:  # exported before the setting existed: all free decoding
         cells["structured_output"] = DECODING_DEFAULTS["structured_output"]
+    if "judge" not in cells.columns:  # exported before the LLM judge existed: no judge
+        cells["judge"] = None
     missing = [c for c in CELL_COLUMNS if c not in cells.columns]
     if missing:
         raise RunsError(f"{folder / EXPORT_CELLS}: column(s) {', '.join(missing)} missing")

@@ -25,12 +25,15 @@ from reportbench.metrics import (
     MetricOptionsError,
     ScoringInput,
     get_metric,
+    judge,
     score_samples,
 )
 from reportbench.metrics.base import FIELDS, GENERATION, MODEL, TITLES
 from reportbench.metrics.confidence import summarize
+from reportbench.metrics.judge import journal_summary
 from reportbench.metrics.schema import KEY_FIELDS, REFERENCE_FIELD, TITLE_FIELD
 from reportbench.parsing import parse_report
+from reportbench.records import score_judge_log, write_judge_log
 
 
 class ScoreInputError(ValueError):
@@ -50,6 +53,7 @@ class ScoreRun:
     rows: list[Row]
     values: dict[str, list[float]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # metric -> why it was not computed
+    judged: list[dict] = field(default_factory=list)  # the judge log, one line per judged row
 
 
 def _text(record: dict, key: str, path: Path, line: int, required: bool = True) -> str | None:
@@ -123,7 +127,10 @@ def _applicable(name: str, rows: list[Row]) -> str | None:
     return None
 
 
-def score_file(path: str | Path, metric_names=TASK_METRICS, options: MetricOptions = DEFAULT_OPTIONS) -> ScoreRun:
+def score_file(path: str | Path, metric_names=TASK_METRICS, options: MetricOptions = DEFAULT_OPTIONS,
+               explicit: frozenset[str] = frozenset()) -> ScoreRun:
+    """Scores every row with ``metric_names``; ``explicit``: the names the user asked for (an optional
+    metric that is off is reported only then)."""
     rows = read_rows(path)
     run = ScoreRun(rows)
     wanted = []
@@ -134,9 +141,15 @@ def score_file(path: str | Path, metric_names=TASK_METRICS, options: MetricOptio
             run.skipped[name] = reason
         else:
             wanted.append(name)
+    mark = judge.journal_mark()
     scores = score_samples([r.sample for r in rows], wanted, options)
+    judge.tag_journal(mark, [r.row_id for r in rows], input=str(path))
+    run.judged = [line for line in judge.take_journal() if line.get("input") == str(path)]
     run.values = scores.values
-    run.skipped.update({name: f"unavailable: {why}" for name, why in scores.unavailable.items()})
+    # optional metrics that are off (the LLM judge) are only reported when asked for by name
+    run.skipped.update({name: why if name in scores.not_switched_on else f"unavailable: {why}"
+                        for name, why in scores.unavailable.items()
+                        if name not in scores.not_switched_on or name in explicit})
     return run
 
 
@@ -145,7 +158,8 @@ def write_scores(run: ScoreRun, output: str | Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w", encoding="utf-8") as handle:
         for i, row in enumerate(run.rows):
-            values = {name: column[i] for name, column in run.values.items()}
+            # a missing value (NaN) is written as null
+            values = {name: None if column[i] != column[i] else column[i] for name, column in run.values.items()}
             handle.write(json.dumps({"line": row.line, "id": row.row_id, **values}, ensure_ascii=False) + "\n")
 
 
@@ -158,16 +172,20 @@ def main(args, options: MetricOptions = DEFAULT_OPTIONS) -> int:
 
     names = [n.strip() for n in args.metrics.split(",")] if args.metrics else list(TASK_METRICS)
     try:
-        run = score_file(args.input, names, options)
+        run = score_file(args.input, names, options, frozenset(names) if args.metrics else frozenset())
     except (ScoreInputError, MetricOptionsError, KeyError, ValueError) as err:
         print(f"reportbench score: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2
     write_scores(run, args.output)
+    if run.judged:
+        log = write_judge_log(score_judge_log(args.output), run.judged)
+        print(f"reportbench: judge log ({journal_summary(run.judged)}) -> {log}")
     table = summary_table(run)
     summary_path = Path(args.output).with_suffix(".summary.json")
     summary_path.write_text(json.dumps({"input": str(args.input), "metrics": table, "skipped": run.skipped}, indent=2))
     print(tabulate(
-        [[r["metric"], r["n"], r["mean"], r["std"], f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]"] for r in table],
+        [[r["metric"], r["n"], r["mean"], r["std"], "—" if r["n"] == 0 else f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]"]
+         for r in table],
         headers=["metric", "n", "mean", "std", "95% CI (bootstrap)"], floatfmt=".4f", tablefmt="github",
     ))
     for name, reason in run.skipped.items():

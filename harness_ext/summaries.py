@@ -16,8 +16,9 @@ from reportbench.records import LmEvalOutput, read_json, read_samples
 
 def summarize_samples(path: str | Path) -> dict[str, dict]:
     rows = read_samples(Path(path))
-    present = [m for m in TASK_METRICS if rows and all(isinstance(r.get(m), (int, float)) for r in rows)]
-    return {metric: summarize([r[metric] for r in rows]) for metric in present}
+    # a metric counts when any sample has it: a missing value (a judge answer that could not be read) is left out, and n says so
+    present = [m for m in TASK_METRICS if any(isinstance(r.get(m), (int, float)) for r in rows)]
+    return {metric: summarize([r.get(metric) for r in rows]) for metric in present}
 
 
 def summarize_run(results_path: str | Path) -> dict[str, dict[str, dict]]:

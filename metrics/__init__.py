@@ -12,6 +12,7 @@ This package is a leaf: it imports nothing from the harness (`reportbench.*` out
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,12 +20,14 @@ from dataclasses import dataclass, field
 from reportbench.metrics.base import NEEDS, Metric, MetricUnavailable, ScoringInput
 from reportbench.metrics.facts import FACT_METRICS
 from reportbench.metrics.format import FORMAT_METRICS
+from reportbench.metrics.judge import JUDGE_METRICS
 from reportbench.metrics.lexical import LEXICAL_METRICS, TITLE_ROUGE_L
 from reportbench.metrics.options import DEFAULT_OPTIONS, MetricOptions, MetricOptionsError
 from reportbench.metrics.semantic import SEMANTIC_METRICS, TITLE_BI_ENCODER
 
-# Semantic, surface, facts, title, then format and length.
-REGISTRY: tuple[Metric, ...] = (*SEMANTIC_METRICS, *LEXICAL_METRICS, *FACT_METRICS, TITLE_ROUGE_L, TITLE_BI_ENCODER, *FORMAT_METRICS)
+# Semantic, surface, facts, title, format and length, then the (optional) LLM judge.
+REGISTRY: tuple[Metric, ...] = (*SEMANTIC_METRICS, *LEXICAL_METRICS, *FACT_METRICS, TITLE_ROUGE_L, TITLE_BI_ENCODER, *FORMAT_METRICS,
+                                *JUDGE_METRICS)
 METRICS: dict[str, Metric] = {m.name: m for m in REGISTRY}
 if len(METRICS) != len(REGISTRY):
     raise RuntimeError("two metrics share a name")
@@ -49,6 +52,8 @@ class Scores:
 
     values: dict[str, list[float]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
+    # optional metrics the options did not switch on (also in unavailable, with how to switch them on)
+    not_switched_on: set[str] = field(default_factory=set)
 
     def row(self, index: int) -> dict[str, float]:
         return {name: column[index] for name, column in self.values.items()}
@@ -63,6 +68,10 @@ def score_samples(samples: Sequence[ScoringInput], names: Sequence[str] = TASK_M
     scores = Scores()
     for name in names:
         metric = get_metric(name)
+        if not metric.is_on(options):
+            scores.unavailable[name] = f"off: {metric.off_hint}"
+            scores.not_switched_on.add(name)
+            continue
         try:
             scores.values[name] = metric.score_batch(samples, options)
         except MetricUnavailable as err:
@@ -73,6 +82,11 @@ def score_samples(samples: Sequence[ScoringInput], names: Sequence[str] = TASK_M
     return scores
 
 
+def present(row: dict[str, float]) -> dict[str, float]:
+    """A row without its missing values (NaN: e.g. a judge answer that could not be read)."""
+    return {name: value for name, value in row.items() if not (isinstance(value, float) and math.isnan(value))}
+
+
 def score_sample(sample: ScoringInput, names: Sequence[str] = TASK_METRICS, options: MetricOptions = DEFAULT_OPTIONS) -> dict[str, float]:
     return score_samples([sample], names, options).row(0)
 
@@ -80,5 +94,5 @@ def score_sample(sample: ScoringInput, names: Sequence[str] = TASK_METRICS, opti
 __all__ = [
     "Metric", "MetricUnavailable", "MetricOptions", "MetricOptionsError", "ScoringInput", "Scores", "METRICS", "NEEDS",
     "REGISTRY", "TASK_METRICS", "SUMMARY_METRICS", "PRIMARY_PREFERENCE", "DEFAULT_OPTIONS", "get_metric",
-    "score_samples", "score_sample",
+    "score_samples", "score_sample", "present",
 ]

@@ -75,6 +75,10 @@ class Metric:
     # A check of the output's form (JSON, paragraphs, length), not of what it says; the
     # metric-validity audit, which damages content, leaves it out.
     form: bool = False
+    # An optional metric (the LLM judge): on only when this says its options switch it on; otherwise
+    # it is not computed and not warned about. None: always on.
+    switched_on_by: Callable[[MetricOptions], bool] | None = None
+    off_hint: str = ""  # how to switch it on
     # Exact library settings, so anyone can recompute the metric without reportbench. A callable
     # receives the metric options, since the models they name change the settings.
     settings: dict | Callable[[MetricOptions], dict] = field(default_factory=dict)
@@ -85,6 +89,9 @@ class Metric:
         unknown = set(self.needs) - set(NEEDS)
         if unknown:
             raise ValueError(f"metric {self.name!r}: unknown needs {sorted(unknown)}; known: {', '.join(NEEDS)}")
+
+    def is_on(self, options: MetricOptions) -> bool:
+        return self.switched_on_by is None or bool(self.switched_on_by(options))
 
     @property
     def batched(self) -> bool:

@@ -19,7 +19,8 @@ def summarize(values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES, see
     """Percentile bootstrap of the mean (scipy.stats.bootstrap), seeded so reruns agree."""
     from scipy.stats import bootstrap
 
-    data = np.asarray([v for v in values if v is not None], dtype=float)
+    # None and NaN are missing values (e.g. a judge answer that could not be read), left out
+    data = np.asarray([v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))], dtype=float)
     n = int(data.size)
     if n == 0:
         return {"n": 0, "mean": None, "std": None, "ci_low": None, "ci_high": None}

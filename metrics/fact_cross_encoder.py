@@ -60,10 +60,20 @@ def _sha256_of(path: str, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def assemble(folder: Path, target: Path) -> None:
-    """A full CrossEncoder folder from the base encoder plus the trained weights in ``folder``."""
+def load_trained(model, folder: Path) -> None:
+    """Overwrites ``model``'s weights with the trained ones in ``folder`` (float16 on disk, float32 in memory)."""
     import torch
     from safetensors.torch import load_file
+
+    trained = load_file(str(Path(folder) / WEIGHTS_FILE))
+    unknown = sorted(set(trained) - set(model.state_dict()))
+    if unknown:
+        raise MetricUnavailable(f"{Path(folder) / WEIGHTS_FILE}: tensors the base model does not have: {', '.join(unknown[:3])}")
+    model.load_state_dict({name: tensor.to(torch.float32) for name, tensor in trained.items()}, strict=False)
+
+
+def assemble(folder: Path, target: Path) -> None:
+    """A full CrossEncoder folder from the base encoder plus the trained weights in ``folder``."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from reportbench.metrics.encoders import resolve_model
@@ -71,12 +81,7 @@ def assemble(folder: Path, target: Path) -> None:
     info = training_info(folder)
     base = resolve_model(info["base"])
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
-    trained = load_file(str(folder / WEIGHTS_FILE))
-    own = model.state_dict()
-    unknown = sorted(set(trained) - set(own))
-    if unknown:
-        raise MetricUnavailable(f"{folder / WEIGHTS_FILE}: tensors the base model does not have: {', '.join(unknown[:3])}")
-    model.load_state_dict({name: tensor.to(torch.float32) for name, tensor in trained.items()}, strict=False)
+    load_trained(model, folder)
     model.config.id2label = {0: "faithful"}
     model.config.label2id = {"faithful": 0}
     model.save_pretrained(target)

@@ -18,6 +18,7 @@ from typing import Any
 from reportbench.metrics.encoders import DEFAULT_ENCODER
 from reportbench.metrics.fact_cross_encoder import ALIAS as FACT_CROSS_ENCODER
 from reportbench.metrics.fact_cross_encoder import is_fact_model
+from reportbench.metrics.judge import BACKENDS as JUDGE_BACKENDS
 
 CROSS_ENCODER_MODES = {
     "fact": "sigmoid(logit(reference, prediction)) from reportbench's fact-aware cross-encoder (all-MiniLM-L6-v2 "
@@ -49,6 +50,13 @@ class MetricOptions:
     cross_encoder: str | None = _option(None, "cross-encoder model (default per mode)")
     cross_encoder_mode: str | None = _option(
         None, f"cross-encoder mode: {', '.join(CROSS_ENCODER_MODES)} (default: fact; sts when a cross_encoder model is given)")
+    judge_model: str | None = _option(None, "LLM judge: an embedded alias (smollm2-135m), a local folder or a hub id; "
+                                      "switches the judge_* metrics on (default: off)")
+    judge_backend: str = _option("hf", "LLM judge backend: hf (default) or vllm")
+    judge_model_args: str | None = _option(None, "LLM judge load arguments, JSON or key=value,... (e.g. dtype=bfloat16 or "
+                                           "tensor_parallel_size=2,gpu_memory_utilization=0.5)")
+    judge_max_tokens: int = _option(48, "LLM judge answer budget in tokens (default 48)")
+    judge_cache: str | None = _option(None, "LLM judge answer cache (sqlite file; default <cache>/judge-cache.sqlite; off: none)")
     metric_device: str = _option("cpu", "device of the metric models: cpu (default), cuda, ...")
     metric_batch_size: int = _option(32, "batch size of the metric models (default 32)")
 
@@ -78,6 +86,10 @@ class MetricOptions:
         options = cls(**values)
         if options.cross_encoder_mode not in CROSS_ENCODER_MODES:
             raise MetricOptionsError(f"{source}: cross_encoder_mode must be one of {', '.join(CROSS_ENCODER_MODES)}, got {options.cross_encoder_mode!r}")
+        if options.judge_backend not in JUDGE_BACKENDS:
+            raise MetricOptionsError(f"{source}: judge_backend must be one of {', '.join(JUDGE_BACKENDS)}, got {options.judge_backend!r}")
+        if options.judge_max_tokens < 8:
+            raise MetricOptionsError(f"{source}: judge_max_tokens must be >= 8 (the answer is a JSON object), got {options.judge_max_tokens}")
         if options.bertscore_num_layers < 0 or options.metric_batch_size < 1:
             raise MetricOptionsError(f"{source}: bertscore_num_layers must be >= 0 and metric_batch_size >= 1")
         return options

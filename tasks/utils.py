@@ -17,9 +17,10 @@ from dataclasses import asdict
 import datasets
 
 from reportbench.cases import CaseFileError, select_cases
-from reportbench.metrics import DEFAULT_OPTIONS, MetricOptions, MetricOptionsError, ScoringInput, score_samples
+from reportbench.metrics import DEFAULT_OPTIONS, MetricOptions, MetricOptionsError, ScoringInput, judge, present, score_samples
 from reportbench.parsing import ParsedReport, parse_report
 from reportbench.prompts import build_prompt
+from reportbench.tasks.names import task_name
 
 EVAL_SPLIT = "eval"  # holds whichever cases `--metadata` selected (default: the test split)
 OPTIONS_FIELD = "metric_options"
@@ -60,10 +61,14 @@ def score_generations(resps, docs):
     parsed = [ParsedReport.from_json(text) for text in resps]
     samples = [ScoringInput.from_case(doc, p.report, p.title, p.json_valid, p.truncated) for doc, p in zip(docs, parsed)]
     options = MetricOptions.from_json(docs[0].get(OPTIONS_FIELD)) if docs else DEFAULT_OPTIONS
+    mark = judge.journal_mark()
     scores = score_samples(samples, options=options)
-    return [json.dumps({**asdict(p), "scores": scores.row(i)}, ensure_ascii=False) for i, p in enumerate(parsed)]
+    if docs:  # the judge log names each line's task and case
+        judge.tag_journal(mark, [doc["id"] for doc in docs], task=task_name(docs[0]["domain"], docs[0]["method"]))
+    return [json.dumps({**asdict(p), "scores": present(scores.row(i))}, ensure_ascii=False) for i, p in enumerate(parsed)]
 
 
 def process_results(doc: dict, results: list[str]) -> dict[str, float]:
-    # Unavailable metrics (e.g. no cross-encoder model) are absent rather than given a made-up value.
+    # Unavailable metrics (e.g. no cross-encoder model) and missing values (a judge answer that could
+    # not be read) are absent rather than given a made-up value: lm-eval averages what is there.
     return json.loads(results[0])["scores"]

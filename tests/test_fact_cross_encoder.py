@@ -127,19 +127,51 @@ def test_metrics_describe_shows_the_training(capsys):
 
 @pytest.mark.slow
 def test_few_step_training_is_deterministic_and_loads_as_a_cross_encoder(tmp_path):
-    """CI's run of the training code path: two 2-step trainings give the same bytes, and the folder scores."""
-    from reportbench.cross_encoder_training import TrainingSettings, train
+    """CI's run of the training code path: the whole recipe (every stage, 2 steps each) twice gives
+    the same bytes, the last stage starts from the one before and records it, and the folder scores."""
+    from reportbench.cross_encoder_training import RECIPE, stage_folder, train_recipe
 
-    settings = TrainingSettings(max_steps=2, batch_size=2)
+    assert len(RECIPE) == 2
     for name in ("a", "b"):
-        train(tmp_path / name, settings, progress=False)
+        train_recipe(tmp_path / name, RECIPE, progress=False, max_steps=2, batch_size=2)
     assert (tmp_path / "a" / WEIGHTS_FILE).read_bytes() == (tmp_path / "b" / WEIGHTS_FILE).read_bytes()
+    first = stage_folder(tmp_path / "a", 1)
+    assert first.name == "a.stage1" and (first / WEIGHTS_FILE).read_bytes() != (tmp_path / "a" / WEIGHTS_FILE).read_bytes()
     info = json.loads((tmp_path / "a" / TRAINING_FILE).read_text())
-    assert info["steps"] == 2 and info["settings"]["max_steps"] == 2
+    assert info["steps"] == 2 and info["settings"]["max_steps"] == 2 and "init_from" not in info["settings"]
+    assert info["settings"]["class_weights"] and info["continued_from"]["steps"] == 2
+    assert info["continued_from"]["weights_sha256"] == hashlib.sha256((first / WEIGHTS_FILE).read_bytes()).hexdigest()
+    # only the last stage, from the first run's stage 1: the same weights again
+    train_recipe(tmp_path / "c", RECIPE, progress=False, max_steps=2, batch_size=2, first_stages=first)
+    assert (tmp_path / "c" / WEIGHTS_FILE).read_bytes() == (tmp_path / "a" / WEIGHTS_FILE).read_bytes()
     case = CASES[0]
     options = DEFAULT_OPTIONS.__class__(cross_encoder=str(tmp_path / "a"))
     value = score_samples([ScoringInput.from_case(case, case["event_description"])], ["cross_encoder"], options).values["cross_encoder"]
     assert 0 <= value[0] <= 1
+
+
+def test_class_weights_shift_the_drawn_damage_and_are_checked():
+    from collections import Counter
+
+    from reportbench.cross_encoder_training import RECIPE, TrainingSettings, epoch_examples, training_cases
+
+    cases, rewrites = training_cases()
+    uniform = Counter(e.kind for e in epoch_examples(cases, rewrites, RECIPE[0], 0))
+    weighted = Counter(e.kind for e in epoch_examples(cases, rewrites, RECIPE[1], 0))
+    assert sum(uniform.values()) == sum(weighted.values())
+    for kind in ("negation", "invented", "omission"):
+        assert weighted[kind] > 1.4 * uniform[kind], (kind, uniform, weighted)
+    for kind in ("date", "id"):
+        assert weighted[kind] < 0.7 * uniform[kind], (kind, uniform, weighted)
+    with pytest.raises(ValueError, match="unknown damage classes"):
+        TrainingSettings(class_weights=(("negations", 2.0),))
+    with pytest.raises(ValueError, match="> 0"):
+        TrainingSettings(class_weights=(("negation", 0.0),))
+
+
+def test_train_cross_encoder_reports_a_missing_first_stage(tmp_path, capsys):
+    assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "m"), "--first-stages", str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err
 
 
 def test_the_input_marking_is_the_one_the_shipped_model_was_trained_on():

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from reportbench import models
+from reportbench.metrics import models
 
 
 @pytest.fixture

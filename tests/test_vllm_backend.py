@@ -45,3 +45,24 @@ def test_grid_on_vllm_cpu(tmp_path):
         assert list(json.loads(sample["resps"][0][0])) == ["title", "report"] and sample["json_valid"] == 1.0
         assert sample["resps"][0][0].startswith('{"title": "')  # the separators the prompt shows
     print(json.dumps({mode: r["efficiency"] for mode, (r, _) in by_mode.items()}, indent=2))
+
+
+def test_vllm_judge_gives_weighted_scores(tmp_path):
+    """The LLM judge on vLLM: structured outputs keep the answer to the rubric's object, and the top
+    logprobs of the written score tokens give probability-weighted scores."""
+    from reportbench.cases import select_cases
+    from reportbench.metrics import MetricOptions, ScoringInput, judge, score_samples
+
+    cases = select_cases("traffic", "test")[:2]
+    samples = [ScoringInput.from_case(c, c["event_description"], c["report_name"]) for c in cases]
+    options = MetricOptions.parse({
+        "judge_model": "smollm2-135m", "judge_backend": "vllm", "judge_cache": str(tmp_path / "judge.sqlite"),
+        "judge_model_args": json.dumps({"enforce_eager": True, "max_model_len": 4096, "dtype": "float32", "gpu_memory_utilization": 0.3}),
+    })
+    judge.take_journal()
+    scores = score_samples(samples, ["judge_overall"], options)
+    assert not scores.unavailable, scores.unavailable
+    lines = judge.take_journal()
+    for value, line in zip(scores.values["judge_overall"], lines):
+        assert list(json.loads(line["answer"])) == list(judge.load_rubric().names)
+        assert line["weighted"] and 1 <= value <= 5

