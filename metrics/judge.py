@@ -259,7 +259,8 @@ def level_of_token(text: str | None, levels: Sequence[int]) -> int | None:
     """The level a token writes: its text (spaces aside) starts with one level digit not followed by
     another digit, e.g. '4', ' 4' or '4,' (tokenizers merge a score with the comma after it)."""
     text = (text or "").strip()
-    if not text or not text[0].isdigit() or (len(text) > 1 and text[1].isdigit()):
+    digits = "0123456789"  # not str.isdigit, which also takes '²' and other digit-like characters
+    if not text or text[0] not in digits or (len(text) > 1 and text[1] in digits):
         return None
     return int(text[0]) if int(text[0]) in levels else None
 
