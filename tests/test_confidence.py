@@ -32,6 +32,9 @@ def test_degenerate_samples(values, expected):
     assert summarize(values) == expected
 
 
-def test_non_finite_values_are_refused():
+def test_missing_values_are_left_out_and_infinite_ones_refused():
+    # NaN and None are missing values (a judge answer that could not be read): n counts the rest
+    assert summarize([0.1, float("nan"), 0.3, None])["n"] == 2
+    assert summarize([float("nan")])["n"] == 0
     with pytest.raises(ValueError, match="non-finite"):
-        summarize([0.1, float("nan"), 0.3])
+        summarize([0.1, float("inf"), 0.3])
