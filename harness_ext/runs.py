@@ -202,6 +202,7 @@ def _read_export(folder: Path) -> Runs:
         cells["structured_output"] = DECODING_DEFAULTS["structured_output"]
     if "judge" not in cells.columns:  # exported before the LLM judge existed: no judge
         cells["judge"] = None
+    cells["judge"] = cells["judge"].astype(object).where(cells["judge"].notna(), None)  # an empty cell is no judge
     missing = [c for c in CELL_COLUMNS if c not in cells.columns]
     if missing:
         raise RunsError(f"{folder / EXPORT_CELLS}: column(s) {', '.join(missing)} missing")
