@@ -70,7 +70,8 @@ def test_metrics_declare_what_they_need():
     from reportbench.metrics import NEEDS, PRIMARY_PREFERENCE, SUMMARY_METRICS
 
     assert all(set(m.needs) <= set(NEEDS) for m in METRICS.values())
-    assert {n for n, m in METRICS.items() if "fields" in m.needs} == {"fact_recall", "hallucinated_facts"}
+    judge = {n for n in METRICS if n.startswith("judge_")}
+    assert {n for n, m in METRICS.items() if "fields" in m.needs} == {"fact_recall", "hallucinated_facts", *judge}
     assert {n for n, m in METRICS.items() if "titles" in m.needs} == {"title_rougeL", "title_bi_encoder"}
     assert {n for n, m in METRICS.items() if "generation" in m.needs} == {"json_valid", "truncated"}
     assert all("model" in METRICS[n].needs for n in ("cross_encoder", "bi_encoder_cosine", "bertscore_f1"))
