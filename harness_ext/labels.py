@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
-
-def is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+from reportbench.metrics.base import is_missing  # noqa: F401 (one definition of a missing value, shared with the metrics)
 
 
 def format_setting(column: str, value) -> str:

@@ -28,7 +28,7 @@ from reportbench.metrics import (
     judge,
     score_samples,
 )
-from reportbench.metrics.base import FIELDS, GENERATION, MODEL, TITLES
+from reportbench.metrics.base import FIELDS, GENERATION, MODEL, TITLES, is_missing
 from reportbench.metrics.confidence import summarize
 from reportbench.metrics.judge import journal_summary
 from reportbench.metrics.schema import KEY_FIELDS, REFERENCE_FIELD, TITLE_FIELD
@@ -159,7 +159,7 @@ def write_scores(run: ScoreRun, output: str | Path) -> None:
     with output.open("w", encoding="utf-8") as handle:
         for i, row in enumerate(run.rows):
             # a missing value (NaN) is written as null
-            values = {name: None if column[i] != column[i] else column[i] for name, column in run.values.items()}
+            values = {name: None if is_missing(column[i]) else column[i] for name, column in run.values.items()}
             handle.write(json.dumps({"line": row.line, "id": row.row_id, **values}, ensure_ascii=False) + "\n")
 
 

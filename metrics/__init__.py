@@ -12,12 +12,11 @@ This package is a leaf: it imports nothing from the harness (`reportbench.*` out
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from reportbench.metrics.base import NEEDS, Metric, MetricUnavailable, ScoringInput
+from reportbench.metrics.base import NEEDS, Metric, MetricUnavailable, ScoringInput, is_missing
 from reportbench.metrics.facts import FACT_METRICS
 from reportbench.metrics.format import FORMAT_METRICS
 from reportbench.metrics.judge import JUDGE_METRICS
@@ -84,7 +83,7 @@ def score_samples(samples: Sequence[ScoringInput], names: Sequence[str] = TASK_M
 
 def present(row: dict[str, float]) -> dict[str, float]:
     """A row without its missing values (NaN: e.g. a judge answer that could not be read)."""
-    return {name: value for name, value in row.items() if not (isinstance(value, float) and math.isnan(value))}
+    return {name: value for name, value in row.items() if not is_missing(value)}
 
 
 def score_sample(sample: ScoringInput, names: Sequence[str] = TASK_METRICS, options: MetricOptions = DEFAULT_OPTIONS) -> dict[str, float]:

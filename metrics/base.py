@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -50,6 +51,11 @@ class ScoringInput:
             reference_title=case.get(TITLE_FIELD, ""),
             fields={name: case.get(name, "") for name in KEY_FIELDS},
         )
+
+
+def is_missing(value) -> bool:
+    """None or NaN: a value that is not there (e.g. a judge answer that could not be read)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 class MetricUnavailable(RuntimeError):

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from reportbench.metrics.base import is_missing
+
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 1234
 CONFIDENCE = 0.95
@@ -20,7 +22,7 @@ def summarize(values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES, see
     from scipy.stats import bootstrap
 
     # None and NaN are missing values (e.g. a judge answer that could not be read), left out
-    data = np.asarray([v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))], dtype=float)
+    data = np.asarray([v for v in values if not is_missing(v)], dtype=float)
     n = int(data.size)
     if n == 0:
         return {"n": 0, "mean": None, "std": None, "ci_low": None, "ci_high": None}
