@@ -26,13 +26,15 @@ import yaml
 
 from reportbench.backends import BACKENDS
 from reportbench.decoding import Decoding, DecodingError
-from reportbench.digests import packaged_data_digest
+from reportbench.digests import file_digest, packaged_data_digest
 from reportbench.metrics import MetricOptions, MetricOptionsError
 from reportbench.metrics.judge import journal_counts, take_journal
 from reportbench.records import JUDGE_LOG_FILE, RESULTS_FILE, SAMPLES_FILE, CellRecord, write_judge_log
 
 MODEL_KEYS = {"name", "backend", "path", "model_args", "peft", "batch_size"}
-TOP_KEYS = {"models", "tasks", "decoding", "cells", "seeds", "repeats", "apply_chat_template", "limit", "split", "metric_options"}
+TOP_KEYS = {"models", "tasks", "decoding", "cells", "seeds", "repeats", "apply_chat_template", "limit", "split", "data_file",
+            "metric_options"}
+ALL_ROWS = "all"  # the split of a data_file grid without a split key: every row of the file
 
 
 class GridConfigError(ValueError):
@@ -59,6 +61,7 @@ class Cell:
     limit: int | None
     apply_chat_template: bool
     metric_options: dict
+    data_file: str | None = None  # a user's case file (absolute path); None: the packaged cases
 
     def outcome_key(self) -> dict:
         """Everything that changes the outcome (not batch size, which only changes speed)."""
@@ -75,9 +78,14 @@ class Cell:
             "limit": self.limit,
             "apply_chat_template": self.apply_chat_template,
             "metric_options": self.metric_options,
-            "data_sha256": packaged_data_digest(parse_task_name(self.task)[0]),
+            # The data by content, not by path: a moved file keeps its cells, an edited one does not.
+            "data_sha256": file_digest(Path(self.data_file)) if self.data_file else packaged_data_digest(parse_task_name(self.task)[0]),
             "reportbench": __version__,
         }
+
+    def record_config(self) -> dict:
+        """The outcome key plus where the data came from (kept out of the id), as cell.json records it."""
+        return self.outcome_key() | ({"data_file": self.data_file} if self.data_file else {})
 
     @property
     def cell_id(self) -> str:
@@ -121,7 +129,39 @@ def load_config(path: str | Path) -> dict:
         MetricOptions.parse(config.get("metric_options"), f"{path}: metric_options")
     except MetricOptionsError as err:
         raise GridConfigError(str(err)) from None
+    data_file = config.get("data_file")
+    if data_file is not None:
+        if not isinstance(data_file, str) or not data_file.strip():
+            raise _fail(path, "data_file", "expected the path of a case file (JSONL, CSV or XLSX)")
+        resolved = Path(data_file).expanduser()
+        if not resolved.is_file():
+            raise _fail(path, "data_file", f"no such file: {data_file}" + (" (it is a folder)" if resolved.is_dir() else ""))
+        config["data_file"] = str(resolved.resolve())  # relative to the working folder, as model paths are
     return config
+
+
+def grid_split(config: dict) -> str:
+    """The split a grid evaluates: its `split` key; without one, every row of its data_file or the packaged test split."""
+    return config.get("split") or (ALL_ROWS if config.get("data_file") else "test")
+
+
+def run_metadata(split: str, data_file: str | None, metric_options: dict) -> dict:
+    """lm-eval metadata for the task loader (`tasks/utils.py:load_cases`): split, data_file and metric options."""
+    return ({"split": split} if split != ALL_ROWS else {}) | ({"data_file": data_file} if data_file else {}) | metric_options
+
+
+def check_data(cells: list["Cell"], path) -> None:
+    """Every cell's cases load and are not empty, before any model loads (the loader's own checks, named by key)."""
+    from reportbench.cases import CaseFileError, select_cases
+    from reportbench.tasks.names import parse_task_name
+
+    for split, data_file, domain in sorted({(c.split, c.data_file or "", parse_task_name(c.task)[0]) for c in cells}):
+        try:
+            cases = select_cases(domain, None if split == ALL_ROWS else split, data_file or None)
+        except (CaseFileError, ValueError) as err:
+            raise _fail(path, "data_file" if data_file else "split", str(err)) from None
+        if not cases:
+            raise _fail(path, "split", f"no {domain} cases in split {split!r}" + (f" of {data_file}" if data_file else ""))
 
 
 def parse_models(config: dict, path) -> list[ModelSpec]:
@@ -182,12 +222,12 @@ def expand_cells(config: dict, path, task_names: list[str]) -> list[Cell]:
     repeats = int(config.get("repeats", 1))
     if repeats > 1:  # repeats = distinct seeds after the given ones
         seeds = seeds + [max(seeds) + r for r in range(1, repeats)]
-    split = config.get("split", "test")
+    split = grid_split(config)
     limit = config.get("limit")
     cells, seen = [], set()
     for model, task, decoding, seed in itertools.product(models, task_names, settings, seeds):
         cell = Cell(model, task, decoding, int(seed), split, limit, bool(config.get("apply_chat_template", True)),
-                    dict(config.get("metric_options") or {}))
+                    dict(config.get("metric_options") or {}), config.get("data_file"))
         if cell.cell_id not in seen:  # e.g. greedy decoding under several temperatures
             seen.add(cell.cell_id)
             cells.append(cell)
@@ -284,7 +324,7 @@ def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: 
     CellRecord(
         cell_id=cell.cell_id,
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        config=cell.outcome_key(),
+        config=cell.record_config(),
         batch_size=cell.model.batch_size,
         environment=env,
         efficiency={
@@ -333,13 +373,13 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
     config = load_config(config_path)
     if limit is not None:
         config["limit"] = limit
-    metadata = {"split": config.get("split", "test")}
-    # The metric options travel in the metadata: the task loader parses them and hands them to the scorer.
-    metric_options = dict(config.get("metric_options") or {})
+    # The cases and metric options travel in the metadata: the task loader reads them and hands the options to the scorer.
+    metadata = run_metadata(grid_split(config), config.get("data_file"), dict(config.get("metric_options") or {}))
     # Only reportbench's own tasks: skipping lm-eval's ~14.7k built-in configs saves ~15 s per run.
-    task_manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata | metric_options)
+    task_manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata)
     tasks = config["tasks"] if isinstance(config["tasks"], list) else [config["tasks"]]
     cells = shard(expand_cells(config, config_path, expand_tasks(tasks, task_manager, config_path)), shard_spec)
+    check_data(cells, config_path)
     root = Path(output)
     pending = [c for c in cells if not is_done(c, root)]
     if dry_run:

@@ -1,13 +1,15 @@
 """`reportbench grid`: config checking, cell expansion, sharding, and real resumable runs."""
 
+import hashlib
 import json
+import re
 import signal
 import subprocess
 import time
 
 import pytest
 import yaml
-from conftest import BIN, run_cli
+from conftest import BIN, run_cli, write_jsonl
 
 from reportbench.grid import GridConfigError, expand_cells, load_config, shard
 
@@ -114,6 +116,56 @@ def test_metric_options_are_checked_with_the_file_and_key(tmp_path):
         load_config(path)
 
 
+def user_cases(tmp_path, name="my cases.jsonl", n=3, **extra):
+    """Cases the packaged data does not have: shipped traffic cases under new ids and titles, in a file of the user's."""
+    from reportbench.cases import select_cases
+
+    rows = [dict(case, id=f"user-{i}", report_name=f"User case {i}") for i, case in enumerate(select_cases("traffic")[:n])]
+    for row in rows:
+        row.pop("split", None)
+        row.update(extra)
+    return write_jsonl(tmp_path / name, rows)
+
+
+def test_data_file_is_part_of_the_cell_id_by_content(tmp_path):
+    packaged = cells_of(write_config(tmp_path))
+    data = user_cases(tmp_path)
+    mine = cells_of(write_config(tmp_path, data_file=str(data)))
+    assert {c.cell_id for c in mine}.isdisjoint(c.cell_id for c in packaged)
+    assert all(c.split == "all" and c.data_file == str(data.resolve()) for c in mine)  # no split key: every row
+    assert mine[0].record_config()["data_file"] == str(data.resolve()) and "data_file" not in mine[0].outcome_key()
+    moved = tmp_path / "elsewhere" / "renamed.jsonl"
+    moved.parent.mkdir()
+    moved.write_bytes(data.read_bytes())
+    assert [c.cell_id for c in cells_of(write_config(tmp_path, data_file=str(moved)))] == [c.cell_id for c in mine]
+    edited = user_cases(tmp_path, "edited.jsonl", n=2)
+    assert {c.cell_id for c in cells_of(write_config(tmp_path, data_file=str(edited)))}.isdisjoint(c.cell_id for c in mine)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("nope.jsonl", "data_file: no such file: nope.jsonl"),
+    (".", "data_file: no such file: . (it is a folder)"),
+    (3, "data_file: expected the path of a case file"),
+])
+def test_bad_data_file_setting_names_the_key(tmp_path, monkeypatch, value, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(GridConfigError, match=re.escape(f"grid.yaml: {message}")):
+        load_config(write_config(tmp_path, data_file=value))
+
+
+def test_data_file_rows_are_checked_before_any_model_loads(tmp_path):
+    """The loader's own validation (file, line, field) and the split check run at config time; no model is named that could load."""
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"report_name": "x"}\n')
+    path = write_config(tmp_path, data_file=str(broken), models=[{"name": "x", "path": "no-such-org/no-such-model"}])
+    result = run_cli(["reportbench", "grid", str(path), "--output", str(tmp_path / "runs")], tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "grid.yaml: data_file: " in result.stderr and f"{broken}:1: field 'what': missing" in result.stderr
+    path = write_config(tmp_path, data_file=str(user_cases(tmp_path)), split="dev", models=[{"name": "x", "path": "no-such-org/no-such-model"}])
+    result = run_cli(["reportbench", "grid", str(path), "--output", str(tmp_path / "runs")], tmp_path)
+    assert result.returncode == 2 and "data_file: " in result.stderr and "has no 'split' column" in result.stderr
+
+
 # ---------------------------------------------------------------- real runs on a tiny random Llama
 
 
@@ -164,6 +216,24 @@ def test_grid_runs_resumes_and_survives_kill_9(tiny_llama, tmp_path):
     assert resumed.returncode == 0 and f"{finished} already done, {8 - finished} to run" in resumed.stdout
     assert list(killed.rglob(".*.tmp-*")) == []  # the killed run's half-written cell was removed
     assert outputs(killed) == outputs(clean)
+
+
+@pytest.mark.slow
+def test_grid_on_a_users_data_file_evaluates_every_case(tiny_llama, tmp_path):
+    data = user_cases(tmp_path, n=5)
+    config = write_config(tmp_path, models=[{"name": "tiny", "backend": "hf", "path": str(tiny_llama), "batch_size": 5}],
+                          tasks=["reportbench_traffic_d"], limit=None, data_file=str(data), decoding={"temperature": [0.0], "max_gen_toks": [8]})
+    result = run_cli(["reportbench", "grid", str(config), "--output", str(tmp_path / "runs")], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (samples,) = (tmp_path / "runs").rglob("samples.jsonl")
+    assert [json.loads(line)["doc"]["id"] for line in samples.read_text().splitlines()] == [f"user-{i}" for i in range(5)]
+    record = json.loads((samples.parent / "cell.json").read_text())
+    assert record["config"]["split"] == "all" and record["config"]["data_file"] == str(data.resolve())
+    assert record["config"]["data_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    board = run_cli(["reportbench", "leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "board")], tmp_path)
+    assert board.returncode == 0, board.stderr[-3000:]
+    page = (tmp_path / "board" / "README.md").read_text()
+    assert f"- **Data, traffic:** split `all`, 5 cases evaluated; data file sha256 {record['config']['data_sha256'][:12]}" in page
 
 
 @pytest.mark.slow
