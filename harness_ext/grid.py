@@ -150,7 +150,7 @@ def run_metadata(split: str, data_file: str | None, metric_options: dict) -> dic
     return ({"split": split} if split != ALL_ROWS else {}) | ({"data_file": data_file} if data_file else {}) | metric_options
 
 
-def check_data(cells: list["Cell"], path) -> None:
+def check_data(cells: list[Cell], path) -> None:
     """Every cell's cases load and are not empty, before any model loads (the loader's own checks, named by key)."""
     from reportbench.cases import CaseFileError, select_cases
     from reportbench.tasks.names import parse_task_name

@@ -216,6 +216,7 @@ class HFJudge:
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype) if isinstance(dtype, str) else dtype, **args)
         self.model.to(self.device).eval()
         self.vocab_size = self.model.get_output_embeddings().weight.shape[0]
+        self._grammars: dict[str, object] = {}
 
     def _prompt(self, messages: list[dict]) -> str:
         if self.tokenizer.chat_template:
@@ -224,14 +225,14 @@ class HFJudge:
 
     def generate(self, prompts: Sequence[list[dict]], schema: dict, max_tokens: int, levels: Sequence[int]) -> list[EngineAnswer]:
         import torch
-        import xgrammar
         import xgrammar.contrib.hf
+        from tqdm import tqdm
         from transformers import LogitsProcessorList
 
-        info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.vocab_size)
-        grammar = xgrammar.GrammarCompiler(info).compile_json_schema(json.dumps(schema), any_whitespace=False)
+        grammar = self._grammar(json.dumps(schema))  # key order kept: it is the order the judge writes them in
         level_of = _level_tokens(self.tokenizer, tuple(levels))
         answers: list[EngineAnswer] = []
+        progress = tqdm(total=len(prompts), desc="LLM judge", unit="answer", disable=len(prompts) <= self.batch_size)
         for start in range(0, len(prompts), self.batch_size):
             texts = [self._prompt(m) for m in prompts[start:start + self.batch_size]]
             encoded = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
@@ -252,7 +253,18 @@ class HFJudge:
                             dist[level] = dist.get(level, 0.0) + float(probs[tid])
                         distributions.append(dist)
                 answers.append(EngineAnswer(self.tokenizer.decode(ids, skip_special_tokens=True), tuple(distributions)))
+            progress.update(generated.shape[0])
+        progress.close()
         return answers
+
+    def _grammar(self, schema_json: str):
+        """The compiled JSON-schema grammar, once per schema for the life of the engine (every task asks again)."""
+        import xgrammar
+
+        if schema_json not in self._grammars:
+            info = xgrammar.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.vocab_size)
+            self._grammars[schema_json] = xgrammar.GrammarCompiler(info).compile_json_schema(schema_json, any_whitespace=False)
+        return self._grammars[schema_json]
 
 
 def level_of_token(text: str | None, levels: Sequence[int]) -> int | None:

@@ -9,6 +9,7 @@ grid cells) cost nothing. No function here reads options from anywhere but its a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -128,6 +129,10 @@ def cosine_pairs(name: str, predictions: Sequence[str], references: Sequence[str
 
 
 def _bi_encoder_cosine(samples: Sequence[ScoringInput], options: MetricOptions) -> np.ndarray:
+    if shares_encoder(options):
+        predicted = np.stack([e.sentence for e in shared_pass(tuple(s.prediction for s in samples), options)])
+        reference = np.stack([e.sentence for e in shared_pass(tuple(s.reference for s in samples), options, keep=True)])
+        return np.einsum("ij,ij->i", predicted, reference)
     return cosine_pairs(options.bi_encoder, [s.prediction for s in samples], [s.reference for s in samples],
                         options.metric_device, options.metric_batch_size)
 
@@ -149,11 +154,126 @@ def _bi_encoder_settings(options: MetricOptions) -> dict:
     }
 
 
+# ---------------------------------------------------------------- one encoder pass for the bi-encoder and BERTScore
+#
+# By default both use all-MiniLM-L6-v2, BERTScore at layer 6 (the last) and the bi-encoder as the
+# sentence-transformers pipeline Transformer -> mean Pooling -> Normalize. Then one forward pass per
+# text gives both: bert-score's own `get_bert_embedding` yields the token embeddings, the pipeline's
+# own Pooling module turns them into the sentence embedding, and bert-score's own `greedy_cos_idf`
+# matches them. Texts longer than the pipeline's max_seq_length (256 tokens, which it truncates,
+# while bert-score keeps 512) get their sentence embedding from the pipeline itself.
+
+
+@dataclass(frozen=True)
+class Encoded:
+    tokens: object  # torch (n_tokens, dim): bert-score's layer
+    idf: object  # torch (n_tokens,): bert-score's weights without idf (0 for [CLS] and [SEP], else 1)
+    sentence: np.ndarray  # the bi-encoder's unit sentence embedding
+
+
+_kept: dict[tuple[str, int, str, str], Encoded] = {}  # references, by (model, layer, device, text)
+
+
+def shares_encoder(options: MetricOptions) -> bool:
+    """Whether the bi-encoder and BERTScore can share one pass per text (see above)."""
+    try:
+        path = resolve_model(options.bi_encoder)
+        if path != resolve_model(options.bertscore_model):
+            return False
+    except MetricUnavailable:
+        return False
+    return _mean_pooling_of_layer(path, options.bertscore_num_layers, options.metric_device)
+
+
+@cache
+def _mean_pooling_of_layer(path: str, layer: int, device: str) -> bool:
+    try:
+        _, model = sentence_encoder(path, device)
+    except MetricUnavailable:
+        return False
+    modules = [type(m).__name__ for m in model]
+    if modules[:2] != ["Transformer", "Pooling"] or modules[2:] not in ([], ["Normalize"]):
+        return False
+    transformer, pooling = model[0], model[1]
+    return (pooling.get_config_dict().get("pooling_mode") == "mean"
+            and transformer.auto_model.config.num_hidden_layers == layer)
+
+
+@lru_cache(maxsize=2)
+def _prediction_pass(texts: tuple[str, ...], options: MetricOptions) -> tuple[Encoded, ...]:
+    """One scoring call's predictions, shared by the metrics that read them and then dropped."""
+    return _encode_shared(texts, options)
+
+
+def shared_pass(texts: tuple[str, ...], options: MetricOptions, keep: bool = False) -> list[Encoded]:
+    """The shared encoding of every text; ``keep``: reference side, cached for the process."""
+    if not keep:
+        return list(_prediction_pass(texts, options))
+    key = (resolve_model(options.bertscore_model), options.bertscore_num_layers, options.metric_device)
+    new = tuple(dict.fromkeys(t for t in texts if (*key, t) not in _kept))
+    if new:
+        _kept.update({(*key, t): e for t, e in zip(new, _encode_shared(new, options))})
+    return [_kept[(*key, t)] for t in texts]
+
+
+def _encode_shared(texts: Sequence[str], options: MetricOptions) -> tuple[Encoded, ...]:
+    from collections import defaultdict
+
+    import torch
+    from bert_score.utils import get_bert_embedding
+
+    scorer = bert_scorer(options)
+    _, pipeline = sentence_encoder(options.bi_encoder, options.metric_device)
+    tokenizer = scorer._tokenizer
+    idf_dict = defaultdict(lambda: 1.0, {tokenizer.sep_token_id: 0.0, tokenizer.cls_token_id: 0.0})  # as BERTScorer.score, idf=False
+    unique = sorted(dict.fromkeys(texts), key=lambda t: len(t.split(" ")), reverse=True)  # bert-score's order: little padding
+    encoded: dict[str, Encoded] = {}
+    too_long = []
+    for start in range(0, len(unique), options.metric_batch_size):
+        batch = unique[start:start + options.metric_batch_size]
+        embeddings, mask, idf = get_bert_embedding(batch, scorer._model, tokenizer, idf_dict, device=options.metric_device)
+        with torch.no_grad():
+            pooled = pipeline[1]({"token_embeddings": embeddings, "attention_mask": mask})["sentence_embedding"]
+        sentences = torch.nn.functional.normalize(pooled, p=2, dim=1).cpu().numpy()
+        for i, text in enumerate(batch):
+            length = int(mask[i].sum())
+            encoded[text] = Encoded(embeddings[i, :length].cpu(), idf[i, :length].cpu(), sentences[i])
+            if length > pipeline.max_seq_length:
+                too_long.append(text)
+    if too_long:
+        vectors = pipeline.encode(too_long, batch_size=options.metric_batch_size, normalize_embeddings=True)
+        encoded.update({t: replace(encoded[t], sentence=v) for t, v in zip(too_long, vectors)})
+    return tuple(encoded[t] for t in texts)
+
+
+def _bertscore_of(predictions: Sequence[Encoded], references: Sequence[Encoded], batch_size: int) -> np.ndarray:
+    """(3, n) raw P, R, F by bert-score's greedy_cos_idf, batched and padded as bert_cos_score_idf does."""
+    import torch
+    from bert_score.utils import greedy_cos_idf
+    from torch.nn.utils.rnn import pad_sequence
+
+    def padded(side: Sequence[Encoded]):
+        lengths = torch.tensor([e.tokens.shape[0] for e in side])
+        mask = torch.arange(int(lengths.max())).expand(len(side), -1) < lengths.unsqueeze(1)
+        return (pad_sequence([e.tokens for e in side], batch_first=True, padding_value=2.0), mask,
+                pad_sequence([e.idf for e in side], batch_first=True))
+
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(predictions), batch_size):
+            end = start + batch_size
+            precision, recall, f1 = greedy_cos_idf(*padded(references[start:end]), *padded(predictions[start:end]))
+            out.append(torch.stack([precision, recall, f1]))
+    return torch.cat(out, dim=1).numpy()
+
+
 # ---------------------------------------------------------------- BERTScore
 
 @lru_cache(maxsize=8)
 def _bertscore_prf(predictions: tuple[str, ...], references: tuple[str, ...], options: MetricOptions) -> np.ndarray:
     """(3, n) array of raw P, R, F; cached (by texts and the whole option set) so the three metrics share one pass."""
+    if shares_encoder(options):
+        return _bertscore_of(shared_pass(predictions, options), shared_pass(references, options, keep=True), options.metric_batch_size)
     scorer = bert_scorer(options)
     precision, recall, f1 = scorer.score(list(predictions), list(references), batch_size=options.metric_batch_size)
     return np.stack([precision.numpy(), recall.numpy(), f1.numpy()])

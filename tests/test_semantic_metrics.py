@@ -47,6 +47,49 @@ def test_bertscore_equals_bert_score(minilm_path):
         np.testing.assert_allclose(got[name], expected.numpy(), atol=1e-5, err_msg=name)
 
 
+def test_bi_encoder_and_bertscore_share_one_pass_per_text(minilm_path, monkeypatch):
+    """Default models: each text goes through the encoder once for both metrics; references once per process."""
+    assert semantic.shares_encoder(DEFAULT_OPTIONS)
+    scorer = semantic.bert_scorer(DEFAULT_OPTIONS)
+    _, pipeline = semantic.sentence_encoder(DEFAULT_ENCODER)
+    rows = []
+    hook = scorer._model.register_forward_hook(lambda module, args, output: rows.append(args[0].shape[0]))
+    monkeypatch.setattr(pipeline, "encode", lambda *a, **k: pytest.fail("the shared pass called the bi-encoder's own encode"))
+    names = ["bi_encoder_cosine", "bertscore_precision", "bertscore_recall", "bertscore_f1"]
+    references = [f"Shared-pass reference {i}: the pump on line {i} stopped at 06:4{i}." for i in range(4)]
+    try:
+        first = score_samples(samples([f"prediction {i}" for i in range(4)], references), names).values
+        assert sum(rows) == 8  # 4 predictions + 4 references, one forward pass each
+        score_samples(samples([f"another prediction {i}" for i in range(4)], references), names)
+        assert sum(rows) == 12  # a second grid cell: its predictions only
+    finally:
+        hook.remove()
+    assert all(np.isfinite(first[n]).all() for n in names)
+
+
+def test_shared_pass_equals_the_libraries_beyond_the_bi_encoders_length(minilm_path):
+    """A text over the bi-encoder's 256 tokens: the pipeline truncates it, bert-score keeps 512; both stay exact."""
+    from bert_score import BERTScorer
+    from sentence_transformers import SentenceTransformer
+
+    long = " ".join(c["event_description"] for c in CASES[:3])
+    predictions, references = [long, PREDICTIONS[0]], [REFERENCES[0], long]
+    got = score_samples(samples(predictions, references), ["bi_encoder_cosine", "bertscore_f1"]).values
+    model = SentenceTransformer(minilm_path, device="cpu")
+    expected = np.einsum("ij,ij->i", model.encode(predictions, normalize_embeddings=True), model.encode(references, normalize_embeddings=True))
+    np.testing.assert_allclose(got["bi_encoder_cosine"], expected, atol=1e-5)
+    np.testing.assert_allclose(got["bertscore_f1"], BERTScorer(model_type=minilm_path, num_layers=6).score(predictions, references)[2].numpy(), atol=1e-5)
+
+
+def test_bertscore_at_another_layer_is_bert_scores_own_pass(minilm_path):
+    options = MetricOptions(bertscore_num_layers=4)
+    assert not semantic.shares_encoder(options)
+    from bert_score import BERTScorer
+
+    got = score_samples(samples(), ["bertscore_f1"], options).values["bertscore_f1"]
+    np.testing.assert_allclose(got, BERTScorer(model_type=minilm_path, num_layers=4).score(PREDICTIONS, REFERENCES)[2].numpy(), atol=1e-5)
+
+
 def test_shipped_baseline_is_well_formed():
     import pandas as pd
 
