@@ -35,7 +35,6 @@ from reportbench.metrics.base import FIELDS, MODEL, Metric, MetricUnavailable, S
 from reportbench.metrics.schema import KEY_FIELDS
 
 RUBRIC_FILE = Path(__file__).resolve().parent / "judge_rubric.yaml"
-BACKENDS = ("hf", "vllm")  # the engines below (ENGINES)
 FIELD_LABELS = {"what": "What", "when": "When", "where": "Where", "who": "Who", "how": "How", "why": "Why",
                 "contingency_actions": "Contingency actions"}
 PREFIX = "judge_"
@@ -324,6 +323,7 @@ class VLLMJudge:
 
 
 ENGINES = {"hf": HFJudge, "vllm": VLLMJudge}
+BACKENDS = tuple(ENGINES)  # the judge_backend values
 
 
 @cache
