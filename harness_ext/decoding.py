@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from reportbench.labels import format_setting, is_missing
+from reportbench.labels import format_setting
+from reportbench.metrics.base import is_missing
 
 # Table columns, in table order; a grid's decoding keys add do_sample.
 NUMERIC_COLUMNS = ("temperature", "top_p", "top_k", "max_gen_toks", "repetition_penalty")

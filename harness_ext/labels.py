@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reportbench.metrics.base import is_missing  # noqa: F401 (one definition of a missing value, shared with the metrics)
+from reportbench.metrics.base import is_missing
 
 
 def format_setting(column: str, value) -> str:

@@ -18,9 +18,10 @@ from reportbench import __version__
 from reportbench.audit import validity_sentence
 from reportbench.decoding import COLUMNS as DECODING_COLUMNS
 from reportbench.decoding import DEFAULTS as DECODING_DEFAULTS
-from reportbench.labels import config_label, decoding_label, format_setting, is_missing, markdown_table
+from reportbench.labels import config_label, decoding_label, format_setting, markdown_table
 from reportbench.labels import number as _number
 from reportbench.metrics import METRICS
+from reportbench.metrics.base import is_missing
 from reportbench.metrics.confidence import summarize
 from reportbench.primary import choose_primary, higher_is_better
 from reportbench.runs import CONFIG_COLUMNS, Runs, RunsError, export_folder, export_runs, load_all, parse_conditions
