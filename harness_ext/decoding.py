@@ -18,6 +18,7 @@ decoding keep the ids they had before the setting existed.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
@@ -51,6 +52,13 @@ def implies_sampling(settings: Mapping) -> bool:
         return float(settings.get("temperature", 0) or 0) > 0
     except (TypeError, ValueError):
         return False
+
+
+def request_seed(base: int, case_id: str, repeat: int = 0) -> int:
+    """The sampling seed of one request: from (cell seed, case id, repeat) only, so a case's sampled
+    output does not depend on which other requests share the engine call, on shards or on resume order."""
+    digest = hashlib.sha256(f"{int(base)}:{case_id}:{int(repeat)}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 @dataclass(frozen=True)

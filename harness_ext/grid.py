@@ -3,7 +3,8 @@
 A grid config (YAML) names models, tasks, a decoding grid (Cartesian product) plus optional
 explicit cells, and run settings.  Every cell gets complete, explicit gen_kwargs with
 ``do_sample`` set, and fresh Task objects (lm-eval's gen_kwargs would otherwise leak between
-reused tasks).  A cell's output folder is written under a temporary name and renamed when
+reused tasks).  The requests of several cells go to the model in one generate call
+(batching.py).  A cell's output folder is written under a temporary name and renamed when
 complete, so a killed run leaves either a whole cell or none, and a re-run skips what is done.
 """
 
@@ -20,11 +21,14 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import yaml
 
+from reportbench import batching
 from reportbench.backends import BACKENDS
+from reportbench.batching import PendingCell
 from reportbench.decoding import Decoding, DecodingError
 from reportbench.digests import file_digest, packaged_data_digest
 from reportbench.metrics import MetricOptions, MetricOptionsError
@@ -33,7 +37,7 @@ from reportbench.records import JUDGE_LOG_FILE, RESULTS_FILE, SAMPLES_FILE, Cell
 
 MODEL_KEYS = {"name", "backend", "path", "model_args", "peft", "batch_size"}
 TOP_KEYS = {"models", "tasks", "decoding", "cells", "seeds", "repeats", "apply_chat_template", "limit", "split", "data_file",
-            "metric_options"}
+            "metric_options", "max_requests_per_call"}
 ALL_ROWS = "all"  # the split of a data_file grid without a split key: every row of the file
 
 
@@ -129,6 +133,9 @@ def load_config(path: str | Path) -> dict:
         MetricOptions.parse(config.get("metric_options"), f"{path}: metric_options")
     except MetricOptionsError as err:
         raise GridConfigError(str(err)) from None
+    max_requests = config.get("max_requests_per_call", batching.DEFAULT_MAX_REQUESTS)
+    if isinstance(max_requests, bool) or not isinstance(max_requests, int) or max_requests < 1:
+        raise _fail(path, "max_requests_per_call", f"expected a whole number >= 1, got {max_requests!r}")
     data_file = config.get("data_file")
     if data_file is not None:
         if not isinstance(data_file, str) or not data_file.strip():
@@ -278,29 +285,18 @@ def environment() -> dict:
     }
 
 
-def _generated_tokens(lm, samples: list[dict]) -> int:
+def _generated_tokens(lm, texts: list[str]) -> int:
     tokenizer = getattr(lm, "tokenizer", None)
-    texts = [s["resps"][0][0] for s in samples]
     if tokenizer is None:
         return sum(len(t.split()) for t in texts)
     return sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
 
 
-def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: float) -> Path:
+def evaluate_cell(cell: Cell, lm, task_manager) -> dict:
+    """lm-eval's evaluation of one cell: its task, gen_kwargs, limit and seeds."""
     from lm_eval import simple_evaluate
-    from lm_eval.utils import handle_non_serializable
 
-    final = cell.folder(root)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{cell.cell_id}.tmp-*"):  # left by a killed run
-        if not _pid_alive(int(stale.name.rsplit("-", 1)[1])):
-            shutil.rmtree(stale, ignore_errors=True)
-    staging = final.parent / f".{cell.cell_id}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    take_journal()  # judge lines of anything before this cell are not this cell's
-    start = time.perf_counter()
-    results = simple_evaluate(
+    return simple_evaluate(
         model=lm,
         tasks=[cell.task],
         task_manager=task_manager,
@@ -311,7 +307,59 @@ def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: 
         random_seed=cell.seed, numpy_random_seed=cell.seed, torch_random_seed=cell.seed, fewshot_random_seed=cell.seed,
         bootstrap_iters=0,
     )
-    wall = time.perf_counter() - start
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def batch_key(cell: Cell) -> str:
+    """Cells with the same key may share a generate call: all of a model's cells on an engine with
+    per-request sampling parameters; otherwise greedy cells with equal gen_kwargs (a sampled cell
+    runs alone, so its torch seed alone decides its samples)."""
+    if BACKENDS[cell.model.backend].per_request_sampling:
+        return "one engine call"
+    return json.dumps(cell.decoding.gen_kwargs(), sort_keys=True) if cell.decoding.greedy else cell.cell_id
+
+
+def run_chunk(chunk: list[PendingCell], lm, task_manager, root: Path, env: dict, load_seconds: float, on_written=None) -> list[Path]:
+    """One generate call for the chunk's cells, then each cell scored and written (atomically) in turn."""
+    per_request = BACKENDS[chunk[0].cell.model.backend].per_request_sampling
+    if not per_request:  # the engine's RNG, seeded as simple_evaluate seeds it (a sampled cell is a chunk of its own)
+        _seed_everything(chunk[0].cell.seed)
+    batching.generate(lm, chunk, seeds=per_request, count_tokens=lambda texts: _generated_tokens(lm, texts))
+    written = []
+    for pending in chunk:
+        take_journal()  # judge lines of anything before this cell are not this cell's
+        start = time.perf_counter()
+        results = batching.replay(lm, pending, lambda cell=pending.cell: evaluate_cell(cell, lm, task_manager))
+        own_seconds = pending.collect_seconds + time.perf_counter() - start
+        written.append(write_cell(pending, results, lm, root, env, load_seconds, own_seconds))
+        if on_written:
+            on_written(pending.cell)
+    return written
+
+
+def write_cell(pending: PendingCell, results: dict, lm, root: Path, env: dict, load_seconds: float, own_seconds: float) -> Path:
+    """A cell's folder, written under a temporary name and renamed when complete."""
+    from lm_eval.utils import handle_non_serializable
+
+    cell = pending.cell
+    final = cell.folder(root)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{cell.cell_id}.tmp-*"):  # left by a killed run
+        if not _pid_alive(int(stale.name.rsplit("-", 1)[1])):
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = final.parent / f".{cell.cell_id}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
     samples = results.pop("samples")[cell.task]
     (staging / RESULTS_FILE).write_text(json.dumps(results, indent=2, default=handle_non_serializable, ensure_ascii=False))
     with (staging / SAMPLES_FILE).open("w", encoding="utf-8") as handle:
@@ -320,7 +368,9 @@ def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: 
     judged = take_journal()
     if judged:
         write_judge_log(staging / JUDGE_LOG_FILE, judged)
-    tokens = _generated_tokens(lm, samples)
+    # Wall time: the cell's own lm-eval passes (requests, parsing, scoring) plus its share of the generate call.
+    wall = own_seconds + pending.generation_seconds
+    tokens = pending.generated_tokens
     CellRecord(
         cell_id=cell.cell_id,
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -329,6 +379,8 @@ def run_cell(cell: Cell, lm, task_manager, root: Path, env: dict, load_seconds: 
         environment=env,
         efficiency={
             "wall_seconds": wall,
+            "generation_seconds": pending.generation_seconds,
+            "shared_call": pending.call,
             "samples": len(samples),
             "generated_tokens": tokens,
             "tokens_per_second": tokens / wall if wall else None,
@@ -392,6 +444,7 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
     env = environment()
     progress = tqdm(total=len(pending), desc="grid cells", unit="cell")
     model_index = {m["name"]: i for i, m in enumerate(config["models"])}
+    max_requests = config.get("max_requests_per_call", batching.DEFAULT_MAX_REQUESTS)
     for name in dict.fromkeys(c.model.name for c in pending):
         model_cells = [c for c in pending if c.model.name == name]
         spec = model_cells[0].model
@@ -402,10 +455,10 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
             detail = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
             raise _fail(config_path, f"models[{model_index[name]}]", f"cannot load {spec.path!r} with backend {spec.backend}: {detail}") from err
         load_seconds = time.perf_counter() - start
-        for cell in model_cells:
-            progress.set_postfix_str(f"{name} {cell.task} {cell.cell_id}")
-            run_cell(cell, lm, task_manager, root, env, load_seconds)
-            progress.update()
+        progress.set_postfix_str(f"{name}: building requests")
+        for chunk in batching.chunks(model_cells, partial(evaluate_cell, lm=lm, task_manager=task_manager), lm, batch_key, max_requests):
+            progress.set_postfix_str(f"{name}: {len(chunk)} cell(s), {sum(len(p.requests) for p in chunk)} requests")
+            run_chunk(chunk, lm, task_manager, root, env, load_seconds, on_written=lambda cell: progress.update())
         del lm
     progress.close()
     return 0

