@@ -1,7 +1,9 @@
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,6 +129,20 @@ def run_cli(args, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
         timeout=timeout,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
     )
+
+
+def kill_grid_after(config: Path, output: Path, cells: int, timeout: int = 600) -> int:
+    """Starts `reportbench grid CONFIG --output OUTPUT`, kills it with SIGKILL once CELLS cells are
+    finished (or after TIMEOUT seconds), and returns how many cells were finished by then."""
+    process = subprocess.Popen([str(BIN / "reportbench"), "grid", str(config), "--output", str(output)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    deadline = time.time() + timeout
+    while time.time() < deadline and len(list(output.rglob("cell.json"))) < cells and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return len(list(output.rglob("cell.json")))
 
 
 def read_results(output_path: Path) -> tuple[dict, dict[str, list[dict]]]:

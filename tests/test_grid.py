@@ -3,13 +3,10 @@
 import hashlib
 import json
 import re
-import signal
-import subprocess
-import time
 
 import pytest
 import yaml
-from conftest import BIN, run_cli, write_jsonl
+from conftest import kill_grid_after, run_cli, write_jsonl
 
 from reportbench.grid import GridConfigError, expand_cells, load_config, shard
 
@@ -222,14 +219,7 @@ def test_grid_runs_resumes_and_survives_kill_9(tiny_llama, tmp_path):
     assert "Running generate_until" not in again.stderr  # nothing generated
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen([str(BIN / "reportbench"), "grid", str(config), "--output", str(killed)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 600
-    while time.time() < deadline and len(list(killed.rglob("cell.json"))) < 2:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    finished = len(list(killed.rglob("cell.json")))
+    finished = kill_grid_after(config, killed, cells=2)
     assert 2 <= finished < 8
     resumed = run_cli(["reportbench", "grid", str(config), "--output", str(killed)], tmp_path)
     assert resumed.returncode == 0 and f"{finished} already done, {8 - finished} to run" in resumed.stdout

@@ -2,14 +2,10 @@
 
 import importlib.util
 import json
-import os
-import signal
-import subprocess
-import time
 
 import pytest
 import yaml
-from conftest import BIN, run_cli
+from conftest import kill_grid_after, run_cli
 
 pytestmark = [
     pytest.mark.vllm,
@@ -60,17 +56,10 @@ def test_sampled_cells_do_not_depend_on_the_call_they_share_nor_on_resume(tmp_pa
 
     # Chunks of 2 cells (8 requests), so cells are written while others still wait for the engine.
     killed = tmp_path / "killed"
-    command = [str(BIN / "reportbench"), "grid", str(grid("chunked", max_requests_per_call=8)), "--output", str(killed)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
-    deadline = time.time() + 1200
-    while time.time() < deadline and len(list(killed.rglob("cell.json"))) < 2:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    finished = len(list(killed.rglob("cell.json")))
+    chunked = grid("chunked", max_requests_per_call=8)
+    finished = kill_grid_after(chunked, killed, cells=2, timeout=1200)
     assert 2 <= finished < 12
-    result = run_cli(["reportbench", *command[1:]], tmp_path, timeout=1800)
+    result = run_cli(["reportbench", "grid", str(chunked), "--output", str(killed)], tmp_path, timeout=1800)
     assert result.returncode == 0 and f"{finished} already done, {12 - finished} to run" in result.stdout, result.stderr[-4000:]
     assert outputs(killed) == full
 
