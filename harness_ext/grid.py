@@ -136,6 +136,7 @@ def load_config(path: str | Path) -> dict:
     max_requests = config.get("max_requests_per_call", batching.DEFAULT_MAX_REQUESTS)
     if isinstance(max_requests, bool) or not isinstance(max_requests, int) or max_requests < 1:
         raise _fail(path, "max_requests_per_call", f"expected a whole number >= 1, got {max_requests!r}")
+    config["max_requests_per_call"] = max_requests
     data_file = config.get("data_file")
     if data_file is not None:
         if not isinstance(data_file, str) or not data_file.strip():
@@ -329,22 +330,20 @@ def batch_key(cell: Cell) -> str:
     return json.dumps(cell.decoding.gen_kwargs(), sort_keys=True) if cell.decoding.greedy else cell.cell_id
 
 
-def run_chunk(chunk: list[PendingCell], lm, task_manager, root: Path, env: dict, load_seconds: float, on_written=None) -> list[Path]:
+def run_chunk(chunk: list[PendingCell], lm, task_manager, root: Path, env: dict, load_seconds: float, on_written=None) -> None:
     """One generate call for the chunk's cells, then each cell scored and written (atomically) in turn."""
     per_request = BACKENDS[chunk[0].cell.model.backend].per_request_sampling
     if not per_request:  # the engine's RNG, seeded as simple_evaluate seeds it (a sampled cell is a chunk of its own)
         _seed_everything(chunk[0].cell.seed)
     batching.generate(lm, chunk, seeds=per_request, count_tokens=lambda texts: _generated_tokens(lm, texts))
-    written = []
     for pending in chunk:
         take_journal()  # judge lines of anything before this cell are not this cell's
         start = time.perf_counter()
         results = batching.replay(lm, pending, lambda cell=pending.cell: evaluate_cell(cell, lm, task_manager))
         own_seconds = pending.collect_seconds + time.perf_counter() - start
-        written.append(write_cell(pending, results, lm, root, env, load_seconds, own_seconds))
+        write_cell(pending, results, lm, root, env, load_seconds, own_seconds)
         if on_written:
             on_written(pending.cell)
-    return written
 
 
 def write_cell(pending: PendingCell, results: dict, lm, root: Path, env: dict, load_seconds: float, own_seconds: float) -> Path:
@@ -444,7 +443,6 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
     env = environment()
     progress = tqdm(total=len(pending), desc="grid cells", unit="cell")
     model_index = {m["name"]: i for i, m in enumerate(config["models"])}
-    max_requests = config.get("max_requests_per_call", batching.DEFAULT_MAX_REQUESTS)
     for name in dict.fromkeys(c.model.name for c in pending):
         model_cells = [c for c in pending if c.model.name == name]
         spec = model_cells[0].model
@@ -456,7 +454,8 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
             raise _fail(config_path, f"models[{model_index[name]}]", f"cannot load {spec.path!r} with backend {spec.backend}: {detail}") from err
         load_seconds = time.perf_counter() - start
         progress.set_postfix_str(f"{name}: building requests")
-        for chunk in batching.chunks(model_cells, partial(evaluate_cell, lm=lm, task_manager=task_manager), lm, batch_key, max_requests):
+        for chunk in batching.chunks(model_cells, partial(evaluate_cell, lm=lm, task_manager=task_manager), lm, batch_key,
+                                     config["max_requests_per_call"]):
             progress.set_postfix_str(f"{name}: {len(chunk)} cell(s), {sum(len(p.requests) for p in chunk)} requests")
             run_chunk(chunk, lm, task_manager, root, env, load_seconds, on_written=lambda cell: progress.update())
         del lm
