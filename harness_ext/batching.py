@@ -91,9 +91,11 @@ def seeded(requests: Sequence, base: int) -> list:
 
 
 def chunks(cells: Sequence, evaluate: Callable[[Any], object], lm, key: Callable[[Any], Hashable],
-           max_requests: int = DEFAULT_MAX_REQUESTS) -> Iterator[list[PendingCell]]:
+           max_requests: int = DEFAULT_MAX_REQUESTS, claim: Callable[[Any], bool] | None = None) -> Iterator[list[PendingCell]]:
     """The cells' requests collected and grouped: cells of one ``key`` share calls of at most
-    ``max_requests`` requests (a cell is never split; a cell larger than the bound is a call of its own)."""
+    ``max_requests`` requests (a cell is never split; a cell larger than the bound is a call of its own).
+    ``claim(cell)``, asked just before a cell's requests are built, leaves the cell out when it says False
+    (another process has it)."""
     groups: dict[Hashable, list] = {}
     for cell in cells:
         groups.setdefault(key(cell), []).append(cell)
@@ -101,6 +103,8 @@ def chunks(cells: Sequence, evaluate: Callable[[Any], object], lm, key: Callable
         chunk: list[PendingCell] = []
         size = 0
         for cell in group:
+            if claim is not None and not claim(cell):
+                continue
             start = time.perf_counter()
             requests = collect(lm, lambda cell=cell: evaluate(cell))
             pending = PendingCell(cell, requests, time.perf_counter() - start)

@@ -78,10 +78,26 @@ def _read_jsonl(path: Path, problems: list[CaseProblem]) -> list[tuple[int, dict
     return rows
 
 
+CSV_DELIMITERS = (",", ";", "\t", "|")
+
+
+def csv_delimiter(header_line: str) -> str:
+    """The delimiter of a case file's header: the one of CSV_DELIMITERS that splits it into the most
+    known column names (a spreadsheet in a ';' locale writes ';'); ',' when none tells them apart."""
+    known = set(REQUIRED_COLUMNS) | {"id", "split"}
+
+    def named(delimiter: str) -> int:
+        return sum(name.strip() in known for name in next(csv.reader([header_line], delimiter=delimiter), []))
+
+    return max(CSV_DELIMITERS, key=lambda d: (named(d), d == ","))
+
+
 def _read_csv(path: Path, problems: list[CaseProblem]) -> list[tuple[int, dict]]:
     rows = []
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
+        delimiter = csv_delimiter(handle.readline())
+        handle.seek(0)  # (utf-8-sig skips a byte-order mark again after the seek)
+        reader = csv.reader(handle, delimiter=delimiter)
         header = next(reader, None)
         if header is None:
             return rows
@@ -90,7 +106,9 @@ def _read_csv(path: Path, problems: list[CaseProblem]) -> list[tuple[int, dict]]
         for cells in reader:
             if any(cell.strip() for cell in cells):
                 if len(cells) != len(header):
-                    problems.append(CaseProblem(str(path), record_start, None, f"expected {len(header)} columns, found {len(cells)}"))
+                    problems.append(CaseProblem(str(path), record_start, None,
+                                                f"expected {len(header)} columns, found {len(cells)} "
+                                                f"(columns read as separated by {delimiter!r}; the header decides)"))
                 else:
                     rows.append((record_start, dict(zip(header, cells))))
             record_start = reader.line_num + 1
@@ -177,6 +195,8 @@ def read_cases(path: str | Path, domain: str | None = None) -> list[dict]:
 def read_numbered_cases(path: str | Path, domain: str | None = None) -> list[tuple[int, dict]]:
     """As read_cases, with the line (CSV) or row (XLSX) number of each case."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise CaseFileError([CaseProblem(str(path), 0, None, "is a folder, expected a file")])
     if not path.is_file():
         raise CaseFileError([CaseProblem(str(path), 0, None, "file not found")])
     reader = _READERS.get(path.suffix.lower())

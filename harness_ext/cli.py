@@ -9,6 +9,17 @@ from reportbench import __version__
 from reportbench.cases import DEV_SIZE, DOMAINS
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (argparse turns the ValueError into a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def _model_path(args) -> int:
     from reportbench.metrics.models import ModelNotAvailable, model_path
 
@@ -123,6 +134,8 @@ def _compare(args) -> int:
     return compare_main(args)
 
 
+SKIP_DAMAGED_HELP = ("leave out cell folders with a missing or unreadable cell.json, results.json or samples.jsonl, and stray "
+                     "JSON files, listing them in the output (default: refuse, naming each)")
 SELECT_HELP = "keep only cells whose KEY equals VALUE (model, task, domain, prompt, temperature, top_p, top_k, max_gen_toks, seed, cell, ...); repeatable"
 
 
@@ -191,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="grid/lm-eval outputs whose reports keep every key fact and invent none serve as further clean candidates; repeatable")
     audit.add_argument("--no-handwritten", action="store_true",
                        help="leave out the packaged hand-written damage of the test split (tasks/data/damaged_test.jsonl)")
-    audit.add_argument("--limit", type=int, help="audit only the first N cases of each domain")
-    audit.add_argument("--variants", type=int, default=2, help="damaged copies per class and clean candidate (default 2)")
+    audit.add_argument("--limit", type=positive_int, help="audit only the first N cases of each domain")
+    audit.add_argument("--variants", type=positive_int, default=2, help="damaged copies per class and clean candidate (default 2)")
     audit.add_argument("--seed", type=int, default=0, help="seed of the damage and the bootstrap (default 0)")
     audit.add_argument("--metrics", help="comma-separated metrics (default: every content metric)")
     audit.add_argument("--also", action="append", metavar="KEY=VALUE[,KEY=VALUE]",
@@ -204,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.set_defaults(func=_metrics_audit)
     trainer = metric_commands.add_parser("train-cross-encoder", help="train the fact-aware cross-encoder on the dev split (both stages of its recipe)")
     trainer.add_argument("--out", required=True, help="folder for weights.safetensors and training.json")
-    trainer.add_argument("--max-steps", type=int, help="stop each stage after this many steps (a quick check of the code path)")
+    trainer.add_argument("--max-steps", type=positive_int, help="stop each stage after this many steps (a quick check of the code path)")
     trainer.add_argument("--seed", type=int, default=0, help="added to every stage's seed (default 0)")
     trainer.add_argument("--first-stages", help="a folder with an earlier run's stage-1 output (OUT.stage1): train only the last stage")
     trainer.add_argument("--compare-to", help="a trained folder (e.g. the shipped metrics/fact_cross_encoder): "
@@ -216,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("config", help="grid YAML (see grids/demo.yaml)")
     grid.add_argument("--output", default="runs", help="output folder (default: runs)")
     grid.add_argument("--shard", help="i/n: run only this machine's share of the cells")
-    grid.add_argument("--limit", type=int, help="cases per task, overriding the config")
+    grid.add_argument("--limit", type=positive_int, help="cases per task, overriding the config")
     grid.add_argument("--dry-run", action="store_true", help="list the cells and whether each is done")
     grid.set_defaults(func=_grid)
 
@@ -227,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--metric", help="primary metric (default: cross_encoder when every sample has it, else bi_encoder_cosine)")
     board.add_argument("--title", help="page title (default: the --out folder name)")
     board.add_argument("--select", action="append", metavar="KEY=VALUE", help=SELECT_HELP)
+    board.add_argument("--skip-damaged", action="store_true", help=SKIP_DAMAGED_HELP)
     board.set_defaults(func=_leaderboard)
 
     compare = commands.add_parser("compare", help="paired case-by-case comparison of two runs (B against A), as markdown")
@@ -237,10 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--where", action="append", metavar="KEY=VALUE", help="selection applied to both runs; " + SELECT_HELP)
     compare.add_argument("--select-a", action="append", metavar="KEY=VALUE", help="selection applied to RUN_A only")
     compare.add_argument("--select-b", action="append", metavar="KEY=VALUE", help="selection applied to RUN_B only")
-    compare.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    compare.add_argument("--resamples", type=positive_int, default=10_000, help="bootstrap resamples (default 10000)")
     compare.add_argument("--seed", type=int, default=1234, help="bootstrap seed (default 1234)")
     compare.add_argument("--tie-margin", type=float, default=0.0, help="|B - A| at or below this is a tie (default 0)")
     compare.add_argument("--out", help="also write the markdown to this file")
+    compare.add_argument("--skip-damaged", action="store_true", help=SKIP_DAMAGED_HELP)
     compare.set_defaults(func=_compare)
 
     commands.add_parser(
@@ -266,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     except MetricOptionsError as err:
         print(f"reportbench: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a grid's own handling (which says how to resume)
+        print(f"reportbench {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

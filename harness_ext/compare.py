@@ -179,16 +179,22 @@ def main(args) -> int:
     try:
         where = parse_conditions(args.where, "--where")
         sides = []
+        skipped: list[str] = []
         for name, path, option in (("A", args.run_a, args.select_a), ("B", args.run_b, args.select_b)):
             runs = load_runs(path)
             conditions = where | parse_conditions(option, f"--select-{name.lower()}")
             if conditions:
                 runs = runs.select(conditions)
+            runs.require_whole(args.skip_damaged)
+            skipped += [f"{name}: {d.line()}" for d in runs.damaged]
             if runs.cells.empty:
                 raise RunsError(f"run {name} ({path}): no cells match {conditions}")
             sides.append(_per_case(name, path, runs))
         metrics = choose_metrics(*sides, args.metric, args.all_metrics)
         markdown = compare(*sides, metrics, args.resamples, args.seed, args.tie_margin)
+        if skipped:
+            markdown += ("\n\nSkipped with `--skip-damaged` (damaged cells and stray files):\n\n"
+                         + "\n".join(f"- `{line}`" for line in skipped) + "\n")
     except RunsError as err:
         print(f"reportbench compare: {err}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ decoding keep the ids they had before the setting existed.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
@@ -37,6 +38,39 @@ _TYPES = {"temperature": float, "top_p": float, "top_k": int, "max_gen_toks": in
 
 class DecodingError(ValueError):
     """A decoding setting that cannot be used; the caller adds where it came from."""
+
+
+# The range of each numeric setting: (check, what it must be). Out of range is an error, never a
+# silent change (a negative temperature used to become a greedy cell).
+RANGES = {
+    "temperature": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0 (0: greedy)"),
+    "top_p": (lambda v: 0 < v <= 1, "a number with 0 < top_p <= 1"),
+    "top_k": (lambda v: v >= 0, "a whole number >= 0 (0: off)"),
+    "max_gen_toks": (lambda v: v >= 1, "a whole number >= 1"),
+    "repetition_penalty": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0 (1: off)"),
+}
+
+
+def checked(key: str, value):
+    """``value`` as the type of setting ``key``, or DecodingError naming the key: booleans, fractions
+    for whole-number keys, NaN and out-of-range values are refused."""
+    kind = _TYPES[key]
+    if kind is str:
+        return structured_output(value) if key == "structured_output" else str(value)
+    if isinstance(value, bool) or value is None:
+        raise DecodingError(f"{key}: expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DecodingError(f"{key}: expected a number, got {value!r}") from None
+    if kind is int:
+        if not number.is_integer():
+            raise DecodingError(f"{key}: expected a whole number, got {value!r}")
+        number = int(number)
+    check, expected = RANGES[key]
+    if not check(number):
+        raise DecodingError(f"{key}: must be {expected}, got {value!r}")
+    return number
 
 
 def structured_output(value) -> str:
@@ -95,10 +129,7 @@ class Decoding:
         if unknown:
             raise DecodingError(f"unknown decoding key(s) {', '.join(sorted(unknown))}; known: {', '.join(SETTING_KEYS)}")
         values = {**DEFAULTS, **{k: v for k, v in settings.items() if k != "do_sample"}}
-        try:
-            values = {key: _TYPES[key](value) for key, value in values.items()}
-        except (TypeError, ValueError) as err:
-            raise DecodingError(f"bad decoding value: {err}") from None
+        values = {key: checked(key, value) for key, value in values.items()}
         do_sample = settings["do_sample"] if "do_sample" in settings else implies_sampling(values)
         if not isinstance(do_sample, bool):
             raise DecodingError("do_sample: must be true or false")

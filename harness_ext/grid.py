@@ -15,9 +15,11 @@ import itertools
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from reportbench import batching
+from reportbench import batching, run_control
 from reportbench.backends import BACKENDS
 from reportbench.batching import PendingCell
 from reportbench.decoding import Decoding, DecodingError
@@ -34,6 +36,7 @@ from reportbench.digests import file_digest, packaged_data_digest
 from reportbench.metrics import MetricOptions, MetricOptionsError
 from reportbench.metrics.judge import journal_counts, take_journal
 from reportbench.records import JUDGE_LOG_FILE, RESULTS_FILE, SAMPLES_FILE, CellRecord, write_judge_log
+from reportbench.run_control import CellClaims, GridStopped, OutputFolderError, check_output_folder
 
 MODEL_KEYS = {"name", "backend", "path", "model_args", "peft", "batch_size"}
 TOP_KEYS = {"models", "tasks", "decoding", "cells", "seeds", "repeats", "apply_chat_template", "limit", "split", "data_file",
@@ -43,6 +46,10 @@ ALL_ROWS = "all"  # the split of a data_file grid without a split key: every row
 
 class GridConfigError(ValueError):
     pass
+
+
+class GridOutputError(GridConfigError):
+    """The output folder cannot be created or written (checked before any model loads)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,23 @@ def _fail(path, key, message) -> GridConfigError:
     return GridConfigError(f"{path}: {key}: {message}")
 
 
+def whole_number(value, minimum: int, path, key: str) -> int:
+    """A whole-number run setting (limit, seeds, repeats, ...), checked: no booleans, fractions or values below ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _fail(path, key, f"expected a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+# A model name becomes a folder under --output: one plain path component, nothing that climbs out.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+
+
+def check_batch_size(value, path, key: str):
+    if value == "auto" or (isinstance(value, str) and re.fullmatch(r"auto:[1-9]\d*", value)):
+        return value
+    return whole_number(value, 1, path, key)
+
+
 def decoding_of(settings: dict, where: str, path) -> Decoding:
     try:
         return Decoding.from_settings(settings)
@@ -133,10 +157,18 @@ def load_config(path: str | Path) -> dict:
         MetricOptions.parse(config.get("metric_options"), f"{path}: metric_options")
     except MetricOptionsError as err:
         raise GridConfigError(str(err)) from None
-    max_requests = config.get("max_requests_per_call", batching.DEFAULT_MAX_REQUESTS)
-    if isinstance(max_requests, bool) or not isinstance(max_requests, int) or max_requests < 1:
-        raise _fail(path, "max_requests_per_call", f"expected a whole number >= 1, got {max_requests!r}")
-    config["max_requests_per_call"] = max_requests
+    config["max_requests_per_call"] = whole_number(config.get("max_requests_per_call", batching.DEFAULT_MAX_REQUESTS),
+                                                   1, path, "max_requests_per_call")
+    if config.get("limit") is not None:
+        config["limit"] = whole_number(config["limit"], 1, path, "limit")
+    config["repeats"] = whole_number(config.get("repeats", 1), 1, path, "repeats")
+    seeds = config.get("seeds", [0])
+    seeds = seeds if isinstance(seeds, list) else [seeds]
+    if not seeds:
+        raise _fail(path, "seeds", "empty; give at least one seed (default [0])")
+    config["seeds"] = [whole_number(seed, 0, path, f"seeds[{i}]") for i, seed in enumerate(seeds)]
+    if not isinstance(config.get("apply_chat_template", True), bool):
+        raise _fail(path, "apply_chat_template", f"expected true or false, got {config['apply_chat_template']!r}")
     data_file = config.get("data_file")
     if data_file is not None:
         if not isinstance(data_file, str) or not data_file.strip():
@@ -191,10 +223,16 @@ def parse_models(config: dict, path) -> list[ModelSpec]:
             value = str(entry.get(key) or "")
             if value.startswith(("/", "./", "../", "~")) and not Path(value).expanduser().exists():
                 raise _fail(path, f"{where}.{key}", f"no such file or folder: {value}")
+        name = entry["name"]
+        if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or set(name) == {"."}:
+            raise _fail(path, f"{where}.name", f"{name!r} is not a safe folder name: use letters, digits and . _ + - "
+                        "(first a letter or digit, at most 100 characters, no / or ..)")
+        if not isinstance(entry.get("model_args") or {}, dict):
+            raise _fail(path, f"{where}.model_args", "expected a mapping of argument: value")
         models.append(ModelSpec(
-            name=str(entry["name"]), backend=backend, path=str(entry["path"]),
+            name=name, backend=backend, path=str(entry["path"]),
             model_args=dict(entry.get("model_args") or {}), peft=entry.get("peft"),
-            batch_size=entry.get("batch_size", "auto"),
+            batch_size=check_batch_size(entry.get("batch_size", "auto"), path, f"{where}.batch_size"),
         ))
     names = [m.name for m in models]
     if len(set(names)) != len(names):
@@ -225,9 +263,8 @@ def expand_cells(config: dict, path, task_names: list[str]) -> list[Cell]:
     combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())] if axes else [{}]
     settings = [decoding_of(c, "decoding", path) for c in combos]
     settings += [decoding_of(c, f"cells[{i}]", path) for i, c in enumerate(config.get("cells") or [])]
-    seeds = config.get("seeds", [0])
-    seeds = seeds if isinstance(seeds, list) else [seeds]
-    repeats = int(config.get("repeats", 1))
+    seeds = config["seeds"]
+    repeats = config["repeats"]
     if repeats > 1:  # repeats = distinct seeds after the given ones
         seeds = seeds + [max(seeds) + r for r in range(1, repeats)]
     split = grid_split(config)
@@ -348,8 +385,6 @@ def run_chunk(chunk: list[PendingCell], lm, task_manager, root: Path, env: dict,
 
 def write_cell(pending: PendingCell, results: dict, lm, root: Path, env: dict, load_seconds: float, own_seconds: float) -> Path:
     """A cell's folder, written under a temporary name and renamed when complete."""
-    from lm_eval.utils import handle_non_serializable
-
     cell = pending.cell
     final = cell.folder(root)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -358,7 +393,26 @@ def write_cell(pending: PendingCell, results: dict, lm, root: Path, env: dict, l
             shutil.rmtree(stale, ignore_errors=True)
     staging = final.parent / f".{cell.cell_id}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    try:
+        staging.mkdir()
+        _write_staging(staging, pending, results, lm, env, load_seconds, own_seconds)
+        if final.exists():  # another process finished the same cell first
+            shutil.rmtree(staging)
+        else:
+            os.rename(staging, final)
+    except OSError as err:  # a full disk, a read-only or vanished folder: named, nothing half-written kept
+        shutil.rmtree(staging, ignore_errors=True)
+        raise GridOutputError(f"{final}: cannot write the cell: {err.strerror or err}") from None
+    except BaseException:  # a signal (GridStopped, KeyboardInterrupt) mid-write: the cell is abandoned whole
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def _write_staging(staging: Path, pending: PendingCell, results: dict, lm, env: dict, load_seconds: float, own_seconds: float) -> None:
+    from lm_eval.utils import handle_non_serializable
+
+    cell = pending.cell
     samples = results.pop("samples")[cell.task]
     (staging / RESULTS_FILE).write_text(json.dumps(results, indent=2, default=handle_non_serializable, ensure_ascii=False))
     with (staging / SAMPLES_FILE).open("w", encoding="utf-8") as handle:
@@ -390,11 +444,6 @@ def write_cell(pending: PendingCell, results: dict, lm, root: Path, env: dict, l
             **({"judge": journal_counts(judged)} if judged else {}),
         },
     ).write(staging)
-    if final.exists():  # another shard finished the same cell first
-        shutil.rmtree(staging)
-    else:
-        os.rename(staging, final)
-    return final
 
 
 def _pid_alive(pid: int) -> bool:
@@ -417,7 +466,6 @@ def is_done(cell: Cell, root: Path) -> bool:
 
 def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit: int | None = None, dry_run: bool = False) -> int:
     from lm_eval.tasks import TaskManager
-    from tqdm import tqdm
 
     from reportbench.paths import tasks_dir
 
@@ -439,12 +487,71 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
             print(f"{state}  {c.cell_id}  {c.model.name}  {c.task}  seed={c.seed}  {c.decoding.label()}")
         print(f"{len(cells)} cells, {len(cells) - len(pending)} done, {len(pending)} to run")
         return 0
+    try:
+        check_output_folder(root)  # before any model loads
+    except OutputFolderError as err:
+        raise GridOutputError(f"--output {err}") from None
     print(f"reportbench grid: {len(cells)} cells, {len(cells) - len(pending)} already done, {len(pending)} to run -> {root}")
+    claims = CellClaims(lambda cell: claim_path(cell, root), lambda cell: is_done(cell, root))
+    counts = {"written": 0, "skipped": 0}
+    try:
+        with run_control.stop_on_signals():
+            _run_cells(config, config_path, pending, root, task_manager, claims, counts)
+    except GridStopped as stop:
+        run_control.ignore_stop_signals()  # a second Ctrl-C must not break the cleanup
+        claims.release_all()
+        ended = run_control.end_child_processes()
+        done = sum(is_done(c, root) for c in cells)
+        engines = f", {ended} engine process(es) ended" if ended else ""
+        run_control.say(f"reportbench grid: stopped by {stop.name}: {done} of {len(cells)} cells done ({counts['written']} in this run)"
+                        f"{engines}; the cell in progress was abandoned. Run the same command again to resume.")
+        return stop.exit_status
+    finally:
+        claims.release_all()
+    skipped = f", {counts['skipped']} left to another process that had claimed them" if counts["skipped"] else ""
+    print(f"reportbench grid: {counts['written']} cell(s) computed in this run{skipped}")
+    return 0
+
+
+def claim_path(cell: Cell, root: Path) -> Path:
+    """The lock file of a cell's claim: beside its folder, hidden like its staging folder."""
+    final = cell.folder(root)
+    return final.parent / f".{cell.cell_id}.lock"
+
+
+def _run_cells(config: dict, config_path, pending: list[Cell], root: Path, task_manager, claims: CellClaims, counts: dict) -> None:
+    from tqdm import tqdm
+
     env = environment()
     progress = tqdm(total=len(pending), desc="grid cells", unit="cell")
     model_index = {m["name"]: i for i, m in enumerate(config["models"])}
+
+    def skip(cell: Cell) -> None:
+        counts["skipped"] += 1
+        progress.update()
+        tqdm.write(f"reportbench grid: skipped cell {cell.cell_id} ({cell.model.name} {cell.task}): claimed or done by another process",
+                   file=sys.stderr)
+
+    def claim(cell: Cell) -> bool:
+        if claims.take(cell.cell_id, cell):
+            return True
+        skip(cell)
+        return False
+
+    def written(cell: Cell) -> None:
+        claims.release(cell.cell_id)
+        counts["written"] += 1
+        progress.update()
+
     for name in dict.fromkeys(c.model.name for c in pending):
-        model_cells = [c for c in pending if c.model.name == name]
+        model_cells = []
+        for cell in (c for c in pending if c.model.name == name):
+            if is_done(cell, root):  # finished by another process since the listing
+                skip(cell)
+            else:
+                model_cells.append(cell)
+        if not model_cells:
+            continue
         spec = model_cells[0].model
         start = time.perf_counter()
         try:
@@ -452,12 +559,12 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
         except Exception as err:  # a model that cannot load is a config problem, named as one
             detail = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
             raise _fail(config_path, f"models[{model_index[name]}]", f"cannot load {spec.path!r} with backend {spec.backend}: {detail}") from err
+        run_control.install_stop_handlers()  # an engine may have put its own in while loading
         load_seconds = time.perf_counter() - start
         progress.set_postfix_str(f"{name}: building requests")
         for chunk in batching.chunks(model_cells, partial(evaluate_cell, lm=lm, task_manager=task_manager), lm, batch_key,
-                                     config["max_requests_per_call"]):
+                                     config["max_requests_per_call"], claim=claim):
             progress.set_postfix_str(f"{name}: {len(chunk)} cell(s), {sum(len(p.requests) for p in chunk)} requests")
-            run_chunk(chunk, lm, task_manager, root, env, load_seconds, on_written=lambda cell: progress.update())
+            run_chunk(chunk, lm, task_manager, root, env, load_seconds, on_written=written)
         del lm
     progress.close()
-    return 0

@@ -291,7 +291,8 @@ def _metadata(runs: Runs, agg: Aggregates) -> list[str]:
     return lines
 
 
-def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | None = None) -> Path:
+def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | None = None,
+               skipped_damaged: list[str] | None = None) -> Path:
     primary, reason = choose_primary(runs.complete_metrics, metric)
     agg = aggregate(runs, primary)
     if agg.configs.empty:
@@ -301,7 +302,8 @@ def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | No
         stale.unlink()
     export_runs(runs, out / "data")
     # What the page was asked for, so a rebuild from data/ needs no options to give the same page.
-    (out / "data" / PAGE_SETTINGS).write_text(json.dumps({"title": title, "metric": metric}, indent=2) + "\n")
+    settings = {"title": title, "metric": metric} | ({"skipped_damaged": skipped_damaged} if skipped_damaged else {})
+    (out / "data" / PAGE_SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
     models = sorted(agg.configs["model"].unique())
     direction = "higher" if higher_is_better(primary) else "lower"
     lines = [
@@ -344,6 +346,10 @@ def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | No
     cells = runs.cells.copy()
     cells["config"] = cells.apply(config_label, axis=1)
     lines += [markdown_table(cells[["model", "task", "config", "seed", "n", "cell", "source"]]), ""]
+    if skipped_damaged:
+        lines += ["### Skipped: damaged cells and stray files", "",
+                  f"Left out with `--skip-damaged` ({len(skipped_damaged)}); their cases are in no table above:", "",
+                  *(f"- `{line}`" for line in skipped_damaged), ""]
     page = out / PAGE
     page.write_text("\n".join(lines), encoding="utf-8")
     return page
@@ -356,9 +362,12 @@ def main(args) -> int:
         if conditions:
             runs = runs.select(conditions)
         # Rebuilding or extending a page: the options saved with the first page among the inputs are the defaults.
+        runs.require_whole(args.skip_damaged)
         exports = [export for export in map(export_folder, args.runs) if export and (export / PAGE_SETTINGS).is_file()]
         saved = json.loads((exports[0] / PAGE_SETTINGS).read_text()) if exports else {}
-        page = build_page(runs, Path(args.out), args.metric or saved.get("metric"), args.title or saved.get("title"))
+        # what an earlier build skipped stays on the page when it is rebuilt from its data/
+        skipped = list(dict.fromkeys([*saved.get("skipped_damaged", []), *(d.line() for d in runs.damaged)]))
+        page = build_page(runs, Path(args.out), args.metric or saved.get("metric"), args.title or saved.get("title"), skipped)
     except RunsError as err:
         print(f"reportbench leaderboard: {err}", file=sys.stderr)
         return 2

@@ -58,6 +58,18 @@ def _route_structured_output(args) -> None:
         raise SystemExit(f"reportbench lm-eval: {SETTING}={mode} works with --model {' or '.join(CONSTRAINED_MODELS)}, not {model!r}")
 
 
+def _check_gen_kwargs(gen_kwargs: dict | None) -> None:
+    """The grid's range checks for the decoding values of `--gen_kwargs` (lm-eval passes any number on)."""
+    from reportbench.decoding import NUMERIC_COLUMNS, DecodingError, checked
+
+    for key in NUMERIC_COLUMNS:
+        if isinstance(gen_kwargs, dict) and key in gen_kwargs:
+            try:
+                checked(key, gen_kwargs[key])
+            except DecodingError as err:
+                raise SystemExit(f"reportbench lm-eval: --gen_kwargs {err}") from None
+
+
 def _sampling_needs_do_sample(gen_kwargs: dict | None) -> bool:
     """A temperature without do_sample decodes greedily in HF; the user meant to sample."""
     return bool(gen_kwargs) and "do_sample" not in gen_kwargs and implies_sampling(gen_kwargs)
@@ -87,6 +99,7 @@ def run(argv: list[str]) -> int:
     if hasattr(args, "include_path"):
         paths = [str(tasks_dir()), *user_include]
         args.include_path = paths[0] if len(paths) == 1 else paths
+    _check_gen_kwargs(getattr(args, "gen_kwargs", None))
     _route_structured_output(args)
     if _sampling_needs_do_sample(getattr(args, "gen_kwargs", None)):
         print("reportbench: temperature > 0 given without do_sample; adding do_sample=True", file=sys.stderr)

@@ -34,17 +34,32 @@ class ParsedReport:
         return cls(**json.loads(text))
 
 
+# Bounded work for any input: JSON objects are looked for in one scan, at most this many embedded
+# objects are decoded, and nesting deeper than this is not a report.
+MAX_DEPTH = 64
+MAX_EMBEDDED = 64
+_SIGNIFICANT = re.compile(r'[{}"\\]')
+
+
 def _flatten(value) -> str:
-    """Models sometimes nest the report ({"report": {"description": ...}}); keep all its text."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, dict):
-        return " ".join(part for part in (_flatten(v) for v in value.values()) if part)
-    if isinstance(value, list):
-        return " ".join(part for part in (_flatten(v) for v in value) if part)
-    return str(value)
+    """Models sometimes nest the report ({"report": {"description": ...}}); keep all its text, in
+    order (iteratively: a deeply nested answer must not exhaust the stack)."""
+    parts: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is None:
+            continue
+        if isinstance(item, str):
+            if item.strip():
+                parts.append(item.strip())
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        else:
+            parts.append(str(item))
+    return " ".join(parts)
 
 
 def _lower_keys(obj: dict) -> dict:
@@ -61,22 +76,46 @@ def _as_report(candidate, method: str) -> ParsedReport | None:
 
 
 def _loads(text: str):
+    # ValueError: JSONDecodeError, and an integer too long to convert (over 4,300 digits)
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
         return None
 
 
+def _object_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every balanced { ... } span at most MAX_DEPTH deep, braces inside JSON strings
+    ignored, in order of start: one scan over the braces, quotes and backslashes of the text."""
+    spans: list[tuple[int, int]] = []
+    opened: list[int] = []
+    in_string = escaped = False
+    for match in _SIGNIFICANT.finditer(text):
+        char, at = match.group(), match.start()
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = at + 1 < len(text) and text[at + 1] in '"\\'  # the only escapes that hide a significant char
+            elif char == '"':
+                in_string = False
+            continue
+        if char == '"':
+            in_string = bool(opened)  # quotes in prose outside any object do not start a JSON string
+        elif char == "{":
+            opened.append(at)
+        elif char == "}" and opened:
+            start = opened.pop()
+            if len(opened) < MAX_DEPTH:
+                spans.append((start, at + 1))
+    return sorted(spans)
+
+
 def _embedded_objects(text: str):
-    decoder = json.JSONDecoder()
-    start = text.find("{")
-    while start != -1:
-        try:
-            obj, _ = decoder.raw_decode(text, start)
+    """The JSON objects embedded in prose, outermost first in order of start; at most MAX_EMBEDDED decoded."""
+    for start, end in _object_spans(text)[:MAX_EMBEDDED]:
+        obj = _loads(text[start:end])
+        if obj is not None:
             yield obj
-        except (json.JSONDecodeError, RecursionError):
-            pass
-        start = text.find("{", start + 1)
 
 
 def _partial_field(text: str, key: str) -> str | None:
@@ -91,6 +130,9 @@ def _partial_field(text: str, key: str) -> str | None:
 
 
 def parse_report(generation: str | None) -> ParsedReport:
+    """Never raises for a str (or None), in time linear in its length; anything else is a caller's bug, refused by type."""
+    if generation is not None and not isinstance(generation, str):
+        raise TypeError(f"parse_report expects the generated text as a str, got {type(generation).__name__}")
     text = (generation or "").strip()
     if not text:
         return ParsedReport("", "", False, "plain_text")
@@ -122,6 +164,6 @@ def _unclosed_object(text: str) -> bool:
         json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError as err:
         return err.msg.startswith("Unterminated string") or err.pos >= len(text.rstrip())
-    except RecursionError:
+    except (ValueError, RecursionError):
         return False
     return False

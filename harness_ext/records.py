@@ -133,6 +133,12 @@ class LmEvalOutput:
     def judge_log_file(self) -> Path:
         return self.results.with_name(f"judge_{self.stamp}.jsonl")
 
+    def files(self) -> list[Path]:
+        """Every file this run wrote beside its results: samples of each task, reportbench's summary, the judge log."""
+        folder = self.results.parent
+        own = [self.results, self.summary_file(), self.judge_log_file()]
+        return own + sorted(folder.glob(f"samples_*_{self.stamp}.jsonl"))
+
     @classmethod
     def is_results_file(cls, path: Path) -> bool:
         return path.name.startswith(cls.PREFIX) and path.suffix == ".json"

@@ -10,7 +10,8 @@ Three sources are read, so every later step (leaderboard, compare) sees one shap
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from reportbench.metrics import TASK_METRICS
 from reportbench.records import (
     CELL_FILE,
     JUDGE_LOG_FILE,
+    RESULTS_FILE,
     SAMPLES_FILE,
     CellRecord,
     LmEvalOutput,
@@ -48,13 +50,26 @@ NUMERIC_CELL_COLUMNS = (*NUMERIC_DECODING_COLUMNS, "limit", "wall_seconds", "gen
 SAMPLE_COLUMNS = ("cell", "case_id", "target_hash")
 EXPORT_CELLS = "cells.csv"
 EXPORT_SAMPLES = "samples.csv"
-__all__ = ["Runs", "RunsError", "load_runs", "load_all", "export_runs", "export_folder", "parse_conditions", "CONFIG_COLUMNS"]
+__all__ = ["Damaged", "Runs", "RunsError", "load_runs", "load_all", "export_runs", "export_folder", "parse_conditions", "CONFIG_COLUMNS"]
+
+
+@dataclass(frozen=True)
+class Damaged:
+    """A cell folder or file under a runs folder that is not a whole, readable run: named, never skipped silently."""
+
+    path: str  # relative to the folder that was read
+    problem: str
+    known: dict = field(default_factory=dict)  # the settings still readable (model, task, ... from its path or cell.json)
+
+    def line(self) -> str:
+        return f"{self.path}: {self.problem}"
 
 
 @dataclass
 class Runs:
     cells: pd.DataFrame  # CELL_COLUMNS, one row per cell
     samples: pd.DataFrame  # SAMPLE_COLUMNS + metric columns, one row per sample
+    damaged: list[Damaged] = field(default_factory=list)  # incomplete cells and stray files found while reading
 
     @property
     def metrics(self) -> list[str]:
@@ -73,11 +88,24 @@ class Runs:
     def select(self, conditions: dict[str, str]) -> Runs:
         """Keeps the cells whose settings match every KEY=VALUE (values compared as text, '—' for unset)."""
         cells = self.cells
+        damaged = self.damaged
         for key, wanted in conditions.items():
             if key not in cells.columns:
                 raise RunsError(f"cannot select on {key!r}; known: {', '.join(c for c in CELL_COLUMNS if c != 'source')}")
-            cells = cells[cells[key].map(lambda v, key=key: format_setting(key, v)) == format_setting(key, _parse_value(wanted))]
-        return Runs(cells.reset_index(drop=True), self.samples[self.samples["cell"].isin(cells["cell"])].reset_index(drop=True))
+            want = format_setting(key, _parse_value(wanted))
+            cells = cells[cells[key].map(lambda v, key=key: format_setting(key, v)) == want]
+            # a damaged cell stays named unless what is still known of it shows it is outside the selection
+            damaged = [d for d in damaged if key not in d.known or format_setting(key, d.known[key]) == want]
+        return Runs(cells.reset_index(drop=True), self.samples[self.samples["cell"].isin(cells["cell"])].reset_index(drop=True),
+                    damaged)
+
+    def require_whole(self, skip_damaged: bool) -> None:
+        """Refuses runs with damaged cells or stray files unless told to leave them out (then they are listed)."""
+        if self.damaged and not skip_damaged:
+            raise RunsError(f"{len(self.damaged)} damaged cell folder(s) or stray file(s) among the runs:\n"
+                            + "\n".join(f"  {d.line()}" for d in self.damaged)
+                            + "\nRepair or remove them, leave them out with --select, or pass --skip-damaged "
+                            "(they are then listed as skipped).")
 
 
 def parse_conditions(items: list[str] | None, option: str) -> dict[str, str]:
@@ -132,6 +160,13 @@ def _model_label(model: dict) -> str:
 
 
 def _grid_cell(cell_json: Path, root: Path) -> tuple[dict, list[dict]]:
+    """A whole grid cell; RunsError naming the file and problem when any of its files is missing or unreadable."""
+    for name in CELL_FOLDER_FILES:
+        if not (cell_json.parent / name).is_file():
+            raise RunsError(f"{cell_json.parent / name}: missing; a finished cell holds {', '.join(CELL_FOLDER_FILES)}")
+    results = read_json(cell_json.parent / RESULTS_FILE)
+    if not isinstance(results, dict) or "results" not in results:
+        raise RunsError(f"{cell_json.parent / RESULTS_FILE}: field 'results': missing (not lm-eval's results of this cell)")
     record = CellRecord.read(cell_json)
     config, efficiency, environment = record.config, record.efficiency, record.environment or {}
     domain, prompt = _domain_and_prompt(config["task"])
@@ -153,9 +188,9 @@ def _grid_cell(cell_json: Path, root: Path) -> tuple[dict, list[dict]]:
         "source": str(cell_json.parent.relative_to(root)) if cell_json.parent != root else ".",
     }
     samples_path = cell_json.parent / SAMPLES_FILE
-    if not samples_path.is_file():
-        raise RunsError(f"{samples_path}: missing; a finished cell holds {CELL_FILE} and {SAMPLES_FILE}")
     rows = _sample_rows(samples_path, cell["cell"], read_samples(samples_path))
+    if not rows:
+        raise RunsError(f"{samples_path}: no samples")
     return cell, rows
 
 
@@ -229,15 +264,78 @@ def load_runs(path: str | Path) -> Runs:
     if export:
         return _read_export(export)
     found: list[tuple[dict, list[dict]]] = []
-    for cell_json in sorted(root.rglob(CELL_FILE)):
-        if any(part.startswith(".") for part in cell_json.relative_to(root).parts):
-            continue  # a cell still being written (staging folder of a running or killed grid)
-        found.append(_grid_cell(cell_json, root))
+    damaged: list[Damaged] = []
+    claimed: set[Path] = set()  # every file that belongs to a run, whole or damaged
+    for folder in _cell_folders(root):
+        claimed.update(p for p in folder.iterdir() if p.is_file())
+        try:
+            found.append(_grid_cell(folder / CELL_FILE, root))
+        except RunsError as err:
+            damaged.append(Damaged(_relative(folder, root), _problem(err, folder), _known_of_folder(folder, root)))
     for output in LmEvalOutput.find(root):
-        found.extend(_lm_eval_cells(output, root))
-    if not found:
+        if _hidden(output.results, root):
+            continue
+        claimed.update(output.files())
+        try:
+            found.extend(_lm_eval_cells(output, root))
+        except RunsError as err:
+            damaged.append(Damaged(_relative(output.results, root), _problem(err, output.results.parent)))
+    for stray in sorted(p for suffix in ("*.json", "*.jsonl") for p in root.rglob(suffix)):
+        if stray not in claimed and not _hidden(stray, root):
+            damaged.append(Damaged(_relative(stray, root), f"not part of any run (no {CELL_FILE} beside it, not an lm-eval "
+                                                           "results_/samples_ file)"))
+    if not found and not damaged:
         raise RunsError(f"{root}: no finished runs (no {CELL_FILE}, results_*.json or {EXPORT_CELLS} below it)")
-    return _assemble(found)
+    return _assemble(found, damaged)
+
+
+CELL_FOLDER_FILES = (CELL_FILE, RESULTS_FILE, SAMPLES_FILE)
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    """Inside a hidden folder: a cell still being written (a grid's staging folder), a lock, a cache."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _relative(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path != root else "."
+
+
+def _problem(err: RunsError, folder: Path) -> str:
+    """The error without the folder's own path, which the listing already gives."""
+    text = str(err)
+    for prefix in (f"{folder}/", str(folder)):
+        text = text.replace(prefix, "")
+    return text
+
+
+def _cell_folders(root: Path) -> list[Path]:
+    """Folders holding any file of a grid cell (cell.json, results.json, samples.jsonl), staging folders left out."""
+    folders = {p.parent for name in CELL_FOLDER_FILES for p in root.rglob(name)}
+    return sorted(f for f in folders if not _hidden(f, root))
+
+
+def _known_of_folder(folder: Path, root: Path) -> dict:
+    """What is known of a damaged grid cell: its settings if its cell.json reads, else model and task from
+    its place (<model>/<task>/<cell id>), so a --select that excludes it can still leave it out."""
+    try:
+        record = CellRecord.read(folder / CELL_FILE)
+        config = record.config
+        domain, prompt = _domain_and_prompt(config["task"])
+        known = {"cell": record.cell_id, "model": _model_label(config["model"]), "task": config["task"], "domain": domain,
+                 "prompt": prompt, "seed": config.get("seed")}
+        with contextlib.suppress(DecodingError, KeyError, TypeError):
+            known.update(Decoding.from_settings(config["gen_kwargs"]).columns())
+        return known
+    except (RunsError, KeyError, TypeError, AttributeError):
+        pass
+    parts = folder.relative_to(root).parts
+    if len(parts) < 3:
+        return {}
+    known = {"model": parts[-3], "task": parts[-2], "cell": parts[-1]}
+    with contextlib.suppress(ValueError):
+        known["domain"], known["prompt"] = parse_task_name(parts[-2])
+    return known
 
 
 def load_all(paths: list[str | Path]) -> Runs:
@@ -247,12 +345,13 @@ def load_all(paths: list[str | Path]) -> Runs:
 
 
 def _combine(parts: list[Runs]) -> Runs:
+    damaged = [d for part in parts for d in part.damaged]
     cells = pd.concat([part.cells for part in parts], ignore_index=True)
     _refuse_duplicates(cells)
     metrics = [m for m in TASK_METRICS if any(m in part.samples.columns for part in parts)]
     samples = pd.concat([part.samples for part in parts], ignore_index=True).reindex(columns=[*SAMPLE_COLUMNS, *metrics])
     cells = cells.sort_values(["model", "task", "cell"], kind="stable").reset_index(drop=True)
-    return Runs(cells, samples.sort_values(["cell", "case_id"], kind="stable").reset_index(drop=True))
+    return Runs(cells, samples.sort_values(["cell", "case_id"], kind="stable").reset_index(drop=True), damaged)
 
 
 def _refuse_duplicates(cells: pd.DataFrame) -> None:
@@ -276,15 +375,16 @@ def _load_single_file(path: Path) -> Runs:
     return _assemble(found)
 
 
-def _assemble(found: list[tuple[dict, list[dict]]]) -> Runs:
+def _assemble(found: list[tuple[dict, list[dict]]], damaged: list[Damaged] | None = None) -> Runs:
     cells = pd.DataFrame([dict(cell, n=len(rows)) for cell, rows in found], columns=list(CELL_COLUMNS))
     for column in NUMERIC_CELL_COLUMNS:  # None -> NaN, as after a CSV round trip
         cells[column] = pd.to_numeric(cells[column])
     _refuse_duplicates(cells)
     samples = pd.DataFrame([row for _, rows in found for row in rows], columns=[*SAMPLE_COLUMNS, *TASK_METRICS])
-    samples = samples.dropna(axis=1, how="all")  # metrics no cell computed (e.g. no cross-encoder offline)
+    # metrics no cell computed (e.g. no cross-encoder offline); the key columns stay even with no samples
+    samples = samples.drop(columns=[m for m in TASK_METRICS if samples[m].isna().all()])
     cells = cells.sort_values(["model", "task", "cell"], kind="stable").reset_index(drop=True)
-    return Runs(cells, samples.sort_values(["cell", "case_id"], kind="stable").reset_index(drop=True))
+    return Runs(cells, samples.sort_values(["cell", "case_id"], kind="stable").reset_index(drop=True), list(damaged or []))
 
 
 def export_runs(runs: Runs, folder: Path) -> None:

@@ -70,10 +70,14 @@ def _text(record: dict, key: str, path: Path, line: int, required: bool = True) 
 def _row(record: dict, path: Path, line: int) -> Row:
     if "doc" in record and "resps" in record:  # lm-eval samples file
         doc = record["doc"]
+        if not isinstance(doc, dict):
+            raise ScoreInputError(f"{path}:{line}: field 'doc': expected an object, got {type(doc).__name__}")
         try:
             generation = record["resps"][0][0]
         except (IndexError, TypeError, KeyError):
             raise ScoreInputError(f"{path}:{line}: field 'resps': expected [[generation]]") from None
+        if not isinstance(generation, str):  # parse_report takes text only
+            raise ScoreInputError(f"{path}:{line}: field 'resps': expected [[generation]] with a string, got {type(generation).__name__}")
         for key in (REFERENCE_FIELD, *KEY_FIELDS):
             _text(doc, key, path, line)
         parsed = parse_report(generation)

@@ -24,6 +24,10 @@ NEEDS = {
     MODEL: "a metric model",
 }
 ARROWS = {True: "↑", False: "↓", None: ""}
+# What a similarity metric gives when either text it compares is empty (or only whitespace), for every
+# similarity metric alike: nothing was said, so nothing is similar (an embedding of "" would still give a
+# spurious cosine, and empty vs empty would otherwise be 1.0 for one metric and 0.0 for another).
+EMPTY_SIMILARITY = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,12 @@ class Metric:
     # Exact library settings, so anyone can recompute the metric without reportbench. A callable
     # receives the metric options, since the models they name change the settings.
     settings: dict | Callable[[MetricOptions], dict] = field(default_factory=dict)
+    # A similarity of two texts (the ScoringInput attributes named by ``compares``): EMPTY_SIMILARITY
+    # when either is empty, without asking the library.
+    similarity: bool = False
+    compares: tuple[str, str] = ("prediction", "reference")
+    # The metric's range; library values outside it by float rounding (a cosine of 1.0000002) are clipped.
+    bounds: tuple[float, float] | None = None
 
     def __post_init__(self):
         if (self.sample_fn is None) == (self.batch_fn is None):
@@ -114,9 +124,28 @@ class Metric:
     def score_batch(self, samples: Sequence[ScoringInput], options: MetricOptions | None = None) -> list[float]:
         from reportbench.metrics.options import DEFAULT_OPTIONS
 
+        if not samples:
+            return []
+        if not self.similarity:
+            return self._clipped(self._compute(samples, options or DEFAULT_OPTIONS))
+        left, right = self.compares
+        scored = [i for i, s in enumerate(samples) if getattr(s, left).strip() and getattr(s, right).strip()]
+        values = [EMPTY_SIMILARITY] * len(samples)
+        if scored:
+            for i, value in zip(scored, self._compute([samples[i] for i in scored], options or DEFAULT_OPTIONS)):
+                values[i] = value
+        return self._clipped(values)
+
+    def _compute(self, samples: Sequence[ScoringInput], options: MetricOptions) -> list[float]:
         if self.batch_fn is not None:
-            return [float(v) for v in self.batch_fn(samples, options or DEFAULT_OPTIONS)] if samples else []
+            return [float(v) for v in self.batch_fn(samples, options)]
         return [float(self.sample_fn(sample)) for sample in samples]
+
+    def _clipped(self, values: list[float]) -> list[float]:
+        if self.bounds is None:
+            return values
+        low, high = self.bounds
+        return [v if math.isnan(v) else min(max(v, low), high) for v in values]
 
     def describe(self, options: MetricOptions | None = None) -> dict:
         from reportbench.metrics.options import DEFAULT_OPTIONS
@@ -130,4 +159,6 @@ class Metric:
             "batched": self.batched,
             "needs": sorted(self.needs),
             "settings": settings,
+            **({"empty_text": f"{EMPTY_SIMILARITY} when {' or '.join(self.compares)} is empty"} if self.similarity else {}),
+            **({"range": list(self.bounds)} if self.bounds else {}),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 
 from reportbench.metrics.base import GENERATION, Metric, ScoringInput
@@ -21,8 +22,10 @@ def word_count(text: str) -> int:
 
 
 def length_ratio(sample: ScoringInput) -> float:
-    # References are validated non-empty; the guard keeps odd user data from dividing by zero.
-    return word_count(sample.prediction) / max(word_count(sample.reference), 1)
+    """Undefined (NaN, a missing value) for an empty reference: case files refuse one, so only a
+    caller's own pairs can have it, and no ratio to nothing would mean anything."""
+    words = word_count(sample.reference)
+    return word_count(sample.prediction) / words if words else math.nan
 
 
 def is_single_paragraph(text: str) -> bool:

@@ -25,6 +25,7 @@ BLEU_SETTINGS = {
     "scale": "score / 100",
 }
 
+UNIT_RANGE = (0.0, 1.0)
 _ROUGE = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
 
 
@@ -46,6 +47,8 @@ def _rouge_metric(rouge_type: str) -> Metric:
         sample_fn=lambda s: rouge_fmeasures(s.prediction, s.reference)[rouge_type],
         higher_is_better=True,
         summary=rouge_type == "rougeL",
+        similarity=True,
+        bounds=UNIT_RANGE,
         settings=ROUGE_SETTINGS,
     )
 
@@ -59,6 +62,9 @@ TITLE_ROUGE_L = Metric(
     higher_is_better=True,
     needs=frozenset({TITLES}),
     settings=ROUGE_SETTINGS,
+    similarity=True,
+    compares=("predicted_title", "reference_title"),
+    bounds=UNIT_RANGE,
 )
 
 BLEU = Metric(
@@ -66,6 +72,8 @@ BLEU = Metric(
     description="sentence BLEU of the report against the reference report, on a 0-1 scale",
     sample_fn=lambda s: sentence_bleu(s.prediction, s.reference),
     higher_is_better=True,
+    similarity=True,
+    bounds=UNIT_RANGE,  # sacrebleu's 100.00000000000004 / 100 is 1
     settings=BLEU_SETTINGS,
 )
 

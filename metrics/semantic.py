@@ -8,6 +8,7 @@ grid cells) cost nothing. No function here reads options from anywhere but its a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
@@ -138,10 +139,9 @@ def _bi_encoder_cosine(samples: Sequence[ScoringInput], options: MetricOptions) 
 
 
 def _title_bi_encoder(samples: Sequence[ScoringInput], options: MetricOptions) -> np.ndarray:
-    scores = cosine_pairs(options.bi_encoder, [s.predicted_title for s in samples], [s.reference_title for s in samples],
-                          options.metric_device, options.metric_batch_size)
-    # No title is no similarity; an embedding of "" would still give a spurious cosine.
-    return np.where([bool(s.predicted_title.strip()) for s in samples], scores, 0.0)
+    # No title is no similarity: the Metric's empty-text rule gives those 0 without encoding "".
+    return cosine_pairs(options.bi_encoder, [s.predicted_title for s in samples], [s.reference_title for s in samples],
+                        options.metric_device, options.metric_batch_size)
 
 
 def _bi_encoder_settings(options: MetricOptions) -> dict:
@@ -372,12 +372,14 @@ def _safe_resolve(name: str) -> str:
         return f"{name} (unavailable: {err})"
 
 
+COSINE_RANGE = (-1.0, 1.0)
 CROSS_ENCODER = Metric(
     name="cross_encoder",
     description="cross-encoder similarity of reference and report (see mode)",
     higher_is_better=True,
     batch_fn=_cross_encoder_scores,
     needs=frozenset({MODEL}),
+    similarity=True,
     summary=True,
     primary_rank=1,
     settings=_cross_encoder_settings,
@@ -388,6 +390,8 @@ BI_ENCODER_COSINE = Metric(
     higher_is_better=True,
     batch_fn=_bi_encoder_cosine,
     needs=frozenset({MODEL}),
+    similarity=True,
+    bounds=COSINE_RANGE,
     summary=True,
     primary_rank=2,
     settings=_bi_encoder_settings,
@@ -399,6 +403,8 @@ BERTSCORE_METRICS = [
         higher_is_better=True,
         batch_fn=lambda samples, options, row=row: _bertscore(samples, options)[row],
         needs=frozenset({MODEL}),
+        similarity=True,
+        bounds=COSINE_RANGE,  # greedy matching of token cosines
         summary=part == "f1",
         settings=_bertscore_settings,
     )
@@ -410,6 +416,8 @@ BERTSCORE_F1_RESCALED = Metric(
     higher_is_better=True,
     batch_fn=_bertscore_f1_rescaled,
     needs=frozenset({MODEL}),
+    similarity=True,
+    bounds=(-math.inf, 1.0),
     settings=_bertscore_settings,
 )
 TITLE_BI_ENCODER = Metric(
@@ -418,6 +426,9 @@ TITLE_BI_ENCODER = Metric(
     higher_is_better=True,
     batch_fn=_title_bi_encoder,
     needs=frozenset({MODEL, TITLES}),
+    similarity=True,
+    compares=("predicted_title", "reference_title"),
+    bounds=COSINE_RANGE,
     settings=_bi_encoder_settings,
 )
 SEMANTIC_METRICS = [CROSS_ENCODER, BI_ENCODER_COSINE, *BERTSCORE_METRICS, BERTSCORE_F1_RESCALED]

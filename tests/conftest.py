@@ -14,6 +14,16 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 BIN = Path(sys.executable).parent
+
+# Property tests: 1,000 examples per property (CI and `make test`); HYPOTHESIS_PROFILE=fast for a quick local run.
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("ci", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("fast", max_examples=50, deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # the vLLM venv runs only the vLLM tests
+    pass
 # A well-formed case as a user's file would hold it (no id or split).
 SAMPLE_CASE = {
     "report_name": "Label roll swap on line 3",
@@ -131,18 +141,35 @@ def run_cli(args, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
     )
 
 
-def kill_grid_after(config: Path, output: Path, cells: int, timeout: int = 600) -> int:
-    """Starts `reportbench grid CONFIG --output OUTPUT`, kills it with SIGKILL once CELLS cells are
-    finished (or after TIMEOUT seconds), and returns how many cells were finished by then."""
+def stop_grid_after(config: Path, output: Path, cells: int, sig: int = signal.SIGKILL, timeout: int = 600) -> tuple[int, int, str, float, list[int]]:
+    """Starts `reportbench grid CONFIG --output OUTPUT`, sends it SIG once CELLS cells are finished (or
+    after TIMEOUT seconds) and waits for it (at most 60 s after the signal).
+
+    Returns (cells finished by then, exit status, stderr, seconds from the signal to the exit, the
+    processes it had started, e.g. an engine's workers, that are still alive after it exited)."""
+    import psutil
+
     process = subprocess.Popen([str(BIN / "reportbench"), "grid", str(config), "--output", str(output)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     deadline = time.time() + timeout
     while time.time() < deadline and len(list(output.rglob("cell.json"))) < cells and process.poll() is None:
         time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    return len(list(output.rglob("cell.json")))
+    try:
+        children = psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        children = []
+    process.send_signal(sig)
+    sent = time.time()
+    _, stderr = process.communicate(timeout=60)
+    seconds = time.time() - sent
+    survivors = [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    return len(list(output.rglob("cell.json"))), process.returncode, stderr, seconds, survivors
+
+
+def kill_grid_after(config: Path, output: Path, cells: int, timeout: int = 600) -> int:
+    """SIGKILL once CELLS cells are finished; returns how many cells were finished by then."""
+    return stop_grid_after(config, output, cells, signal.SIGKILL, timeout)[0]
 
 
 def read_results(output_path: Path) -> tuple[dict, dict[str, list[dict]]]:

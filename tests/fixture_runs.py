@@ -9,7 +9,7 @@ from reportbench.decoding import Decoding
 from reportbench.digests import text_digest
 from reportbench.grid import Cell, ModelSpec
 from reportbench.metrics import TASK_METRICS
-from reportbench.records import SAMPLES_FILE, CellRecord
+from reportbench.records import RESULTS_FILE, SAMPLES_FILE, CellRecord
 
 # Metric values every fixture sample carries besides the ones a test chooses.
 FILLER = {m: 0.5 for m in TASK_METRICS if m != "cross_encoder"} | {"words": 100.0, "hallucinated_facts": 1.0}
@@ -31,6 +31,7 @@ def write_cell(root: Path, scores: dict[str, float | dict], *, model: str = "m1"
         efficiency={"wall_seconds": wall_seconds, "samples": len(scores), "generated_tokens": generated_tokens,
                     "parameters": parameters, "model_load_seconds": 1.0},
     ).write(folder)
+    (folder / RESULTS_FILE).write_text(json.dumps({"results": {task: {"alias": task}}}))
     with (folder / SAMPLES_FILE).open("w") as handle:
         for doc_id, (case_id, value) in enumerate(scores.items()):
             values = value if isinstance(value, dict) else {metric: value}

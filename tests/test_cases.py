@@ -116,9 +116,43 @@ def test_unusable_files(tmp_path, name, content, message):
         read_cases(path)
 
 
-def test_missing_file():
+def test_missing_file_and_folder_given_as_file(tmp_path):
     with pytest.raises(CaseFileError, match="nope.jsonl:0: file not found"):
         read_cases("/nonexistent/nope.jsonl")
+    (tmp_path / "cases.jsonl").mkdir()
+    with pytest.raises(CaseFileError, match="cases.jsonl:0: is a folder, expected a file"):
+        read_cases(tmp_path / "cases.jsonl")
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|", ","])
+def test_csv_delimiter_is_read_from_the_header(tmp_path, delimiter):
+    """A spreadsheet saved in a ';' locale (or as TSV) reads like a ',' file; commas inside fields stay."""
+    import csv
+
+    path = tmp_path / "cases.csv"
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:  # with a byte-order mark, as Excel writes
+        writer = csv.writer(handle, delimiter=delimiter)
+        writer.writerow(list(GOOD_CASE))
+        writer.writerow(list(dict(GOOD_CASE, what="Spill, 2 L; cleaned").values()))
+    (case,) = read_cases(path)
+    assert case["what"] == "Spill, 2 L; cleaned" and case["report_name"] == GOOD_CASE["report_name"]
+
+
+def test_csv_column_mismatch_names_the_delimiter(tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_text(";".join(GOOD_CASE) + "\n" + "a;b\n")
+    with pytest.raises(CaseFileError, match=rf"cases.csv:2: expected {len(GOOD_CASE)} columns, found 2 \(columns read as separated by ';'"):
+        read_cases(path)
+
+
+def test_duplicate_keys_and_huge_numbers_are_named(tmp_path):
+    path = tmp_path / "cases.jsonl"
+    good = json.dumps(GOOD_CASE)
+    path.write_text(good[:-1] + ', "what": "again"}\n' + good[:-1] + ', "n": ' + "9" * 5000 + "}\n")
+    with pytest.raises(CaseFileError) as err:
+        read_cases(path)
+    assert problem_lines(err.value)[0] == f"{path}:1: duplicate key 'what' in one JSON object (which value is meant?)"
+    assert problem_lines(err.value)[1].startswith(f"{path}:2: invalid JSON: Exceeds the limit")
 
 
 def test_lm_eval_loader_exits_cleanly_on_bad_file(tmp_path):

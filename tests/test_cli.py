@@ -114,3 +114,11 @@ def test_structured_output_refusals(model, gen_kwargs, message):
 
     with pytest.raises(SystemExit, match=message):
         _route_structured_output(Namespace(model=model, gen_kwargs=gen_kwargs))
+
+
+def test_lm_eval_gen_kwargs_are_range_checked(tmp_path):
+    """The grid's range checks hold for `reportbench lm-eval --gen_kwargs` too: refused before any model loads."""
+    result = run_cli(["reportbench", "lm-eval", "--model", "hf", "--model_args", "pretrained=no-such-org/no-such-model",
+                      "--tasks", "reportbench_traffic_d", "--gen_kwargs", "top_p=1.5,temperature=1.0"], tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "reportbench lm-eval: --gen_kwargs top_p: must be a number with 0 < top_p <= 1, got 1.5" in result.stderr

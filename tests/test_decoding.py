@@ -28,7 +28,23 @@ def test_every_spelling_of_greedy_is_one_value(settings):
 
 @pytest.mark.parametrize("settings, message", [
     ({"temprature": 0.5}, "unknown decoding key(s) temprature"),
-    ({"top_p": "high"}, "bad decoding value"),
+    ({"top_p": "high"}, "top_p: expected a number, got 'high'"),
+    # out of range: refused, never hashed into a cell (a negative or NaN temperature used to become greedy)
+    ({"temperature": -1.0}, "temperature: must be a finite number >= 0"),
+    ({"temperature": float("nan")}, "temperature: must be a finite number >= 0"),
+    ({"temperature": float("inf")}, "temperature: must be a finite number >= 0"),
+    ({"temperature": 1.0, "top_p": 1.5}, "top_p: must be a number with 0 < top_p <= 1, got 1.5"),
+    ({"temperature": 1.0, "top_p": -0.5}, "top_p: must be a number with 0 < top_p <= 1"),
+    ({"temperature": 1.0, "top_p": 0}, "top_p: must be a number with 0 < top_p <= 1"),
+    ({"temperature": 1.0, "top_k": -3}, "top_k: must be a whole number >= 0"),
+    ({"temperature": 1.0, "top_k": 2.5}, "top_k: expected a whole number, got 2.5"),
+    ({"max_gen_toks": 0}, "max_gen_toks: must be a whole number >= 1"),
+    ({"max_gen_toks": -1}, "max_gen_toks: must be a whole number >= 1"),
+    ({"max_gen_toks": True}, "max_gen_toks: expected a number, got True"),
+    ({"repetition_penalty": -2}, "repetition_penalty: must be a finite number > 0"),
+    ({"repetition_penalty": 0}, "repetition_penalty: must be a finite number > 0"),
+    ({"temperature": None}, "temperature: expected a number, got None"),
+    ({"structured_output": "yaml"}, "structured_output must be one of none, json"),
     ({"temperature": 0.0, "do_sample": True}, "do_sample: true needs temperature > 0"),
     ({"temperature": 0.5, "do_sample": "yes"}, "do_sample: must be true or false"),
 ])

@@ -2,11 +2,14 @@
 
 import hashlib
 import json
+import os
 import re
+import signal
+import subprocess
 
 import pytest
 import yaml
-from conftest import kill_grid_after, run_cli, write_jsonl
+from conftest import BIN, kill_grid_after, run_cli, stop_grid_after, write_jsonl
 
 from reportbench.grid import GridConfigError, expand_cells, load_config, shard
 
@@ -76,7 +79,32 @@ def test_shards_partition_the_cells(tmp_path):
         ({"models": [{"name": "x", "path": "p", "dtype": "bf16"}]}, "models[0].dtype: unknown key"),
         ({"decoding": {"temprature": [0.5]}}, "decoding: unknown decoding key(s) temprature"),
         ({"decoding": {"temperature": [0.0], "do_sample": [True]}}, "do_sample: true needs temperature > 0"),
-        ({"cells": [{"top_p": "high"}]}, "cells[0]: bad decoding value"),
+        ({"cells": [{"top_p": "high"}]}, "cells[0]: top_p: expected a number, got 'high'"),
+        # out-of-range decoding values are refused with the key, never hashed into a cell
+        ({"decoding": {"temperature": [1.0], "top_p": [1.5]}}, "decoding: top_p: must be a number with 0 < top_p <= 1, got 1.5"),
+        ({"decoding": {"temperature": [1.0], "top_p": [-0.5]}}, "decoding: top_p: must be a number with 0 < top_p <= 1"),
+        ({"decoding": {"max_gen_toks": [0]}}, "decoding: max_gen_toks: must be a whole number >= 1, got 0"),
+        ({"decoding": {"max_gen_toks": [-1]}}, "decoding: max_gen_toks: must be a whole number >= 1, got -1"),
+        ({"decoding": {"temperature": [1.0], "top_k": [-3]}}, "decoding: top_k: must be a whole number >= 0 (0: off), got -3"),
+        ({"decoding": {"repetition_penalty": [-2]}}, "decoding: repetition_penalty: must be a finite number > 0 (1: off), got -2"),
+        ({"decoding": {"temperature": [-1.0]}}, "decoding: temperature: must be a finite number >= 0 (0: greedy), got -1.0"),
+        ({"decoding": {"temperature": [float("nan")]}}, "decoding: temperature: must be a finite number >= 0 (0: greedy), got nan"),
+        ({"limit": -5}, "grid.yaml: limit: expected a whole number >= 1, got -5"),
+        ({"limit": 0}, "grid.yaml: limit: expected a whole number >= 1, got 0"),
+        ({"limit": 2.5}, "grid.yaml: limit: expected a whole number >= 1, got 2.5"),
+        ({"repeats": 0}, "grid.yaml: repeats: expected a whole number >= 1, got 0"),
+        ({"seeds": [0, "x"]}, "grid.yaml: seeds[1]: expected a whole number >= 0, got 'x'"),
+        ({"seeds": []}, "grid.yaml: seeds: empty"),
+        ({"apply_chat_template": "yes"}, "grid.yaml: apply_chat_template: expected true or false, got 'yes'"),
+        # a model name is a folder under --output: nothing that climbs out or hides
+        ({"models": [{"name": "../../../x", "path": "p"}]}, "models[0].name: '../../../x' is not a safe folder name"),
+        ({"models": [{"name": "a/b", "path": "p"}]}, "models[0].name: 'a/b' is not a safe folder name"),
+        ({"models": [{"name": "..", "path": "p"}]}, "models[0].name: '..' is not a safe folder name"),
+        ({"models": [{"name": ".hidden", "path": "p"}]}, "models[0].name: '.hidden' is not a safe folder name"),
+        ({"models": [{"name": 7, "path": "p"}]}, "models[0].name: 7 is not a safe folder name"),
+        ({"models": [{"name": "x", "path": "p", "batch_size": 0}]}, "models[0].batch_size: expected a whole number >= 1, got 0"),
+        ({"models": [{"name": "x", "path": "p", "batch_size": "big"}]}, "models[0].batch_size: expected a whole number >= 1, got 'big'"),
+        ({"models": [{"name": "x", "path": "p", "model_args": "dtype=float32"}]}, "models[0].model_args: expected a mapping"),
         ({"max_requests_per_call": 0}, "max_requests_per_call: expected a whole number >= 1, got 0"),
         ({"max_requests_per_call": "all"}, "max_requests_per_call: expected a whole number >= 1"),
     ],
@@ -86,6 +114,12 @@ def test_bad_config_names_file_and_key(tmp_path, overrides, message):
     with pytest.raises(GridConfigError) as err:
         cells_of(path)
     assert str(err.value).startswith(str(path)) and message in str(err.value)
+
+
+def test_safe_names_and_batch_sizes_are_accepted(tmp_path):
+    path = write_config(tmp_path, models=[{"name": "SmolLM2-135M_lora.v2+fp32", "path": "p", "batch_size": "auto:4"},
+                                          {"name": "b", "path": "p", "batch_size": 8}])
+    assert [c.model.name for c in cells_of(path)][::10] == ["SmolLM2-135M_lora.v2+fp32", "b"]
 
 
 def test_cell_ids_are_stable(tmp_path):
@@ -165,6 +199,27 @@ def test_data_file_rows_are_checked_before_any_model_loads(tmp_path):
     assert result.returncode == 2 and "data_file: " in result.stderr and "has no 'split' column" in result.stderr
 
 
+@pytest.mark.parametrize("output, message", [
+    ("file.txt/runs", "cannot create the output folder: Not a directory"),
+    ("file.txt", "is a file, expected a folder"),
+    ("/dev/full", "is a file, expected a folder"),
+    ("/proc/reportbench-runs", "cannot create the output folder"),
+])
+def test_output_folder_is_checked_before_any_model_loads(tmp_path, output, message):
+    """A model that could never load: the output problem must be reported first, in one line."""
+    (tmp_path / "file.txt").write_text("not a folder")
+    path = write_config(tmp_path, models=[{"name": "x", "path": "no-such-org/no-such-model"}], tasks=["reportbench_traffic_d"])
+    result = run_cli(["reportbench", "grid", str(path), "--output", output], tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert f"reportbench grid: --output {output}: {message}" in result.stderr
+    assert "cannot load" not in result.stderr
+
+
+def test_grid_limit_flag_is_checked(tmp_path):
+    result = run_cli(["reportbench", "grid", str(write_config(tmp_path)), "--limit", "-5"], tmp_path)
+    assert result.returncode == 2 and "argument --limit: expected a whole number >= 1, got '-5'" in result.stderr
+
+
 # ---------------------------------------------------------------- real runs on a tiny random Llama
 
 
@@ -225,6 +280,37 @@ def test_grid_runs_resumes_and_survives_kill_9(tiny_llama, tmp_path):
     assert resumed.returncode == 0 and f"{finished} already done, {8 - finished} to run" in resumed.stdout
     assert list(killed.rglob(".*.tmp-*")) == []  # the killed run's half-written cell was removed
     assert outputs(killed) == outputs(clean)
+
+    # SIGTERM and SIGINT (Ctrl-C) stop cleanly: 143/130, one line saying how to resume, no traceback,
+    # no staging folder, no child process; the resumed run equals the uninterrupted one.
+    for sig, status, name in ((signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")):
+        stopped = tmp_path / f"stopped-{name}"
+        finished, returncode, stderr, seconds, survivors = stop_grid_after(config, stopped, cells=2, sig=sig)
+        assert returncode == status and seconds < 30 and survivors == [], (seconds, survivors, stderr[-3000:])
+        assert "Traceback" not in stderr and f"reportbench grid: stopped by {name}: {finished} of 8 cells done" in stderr
+        assert "Run the same command again to resume." in stderr
+        assert list(stopped.rglob(".*.tmp-*")) == []
+        resumed = run_cli(["reportbench", "grid", str(config), "--output", str(stopped)], tmp_path)
+        assert resumed.returncode == 0 and f"{finished} already done, {8 - finished} to run" in resumed.stdout
+        assert outputs(stopped) == outputs(clean)
+
+    # Two processes on one output folder compute each cell once (a per-cell claim); together they equal one run.
+    four = tmp_path / "four.yaml"
+    four.write_text(yaml.safe_dump(yaml.safe_load(config.read_text()) | {"seeds": [0]}))
+    shared = tmp_path / "shared"
+    command = [str(BIN / "reportbench"), "grid", str(four), "--output", str(shared)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    processes = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    logs = [p.communicate(timeout=900) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], [err[-2000:] for _, err in logs]
+    computed = [int(re.search(r"(\d+) cell\(s\) computed in this run", out).group(1)) for out, _ in logs]
+    assert sum(computed) == 4, logs  # no cell computed twice
+    skipped = sum(err.count("skipped cell ") for _, err in logs)
+    already = [int(re.search(r"4 cells, (\d) already done", out).group(1)) for out, _ in logs]
+    assert skipped + sum(already) == 4, logs  # every cell the other process had is named as skipped
+    assert outputs(shared) == {k: v for k, v in outputs(clean).items() if k in outputs(shared)} and len(outputs(shared)) == 4
+    assert list(shared.rglob(".*.tmp-*")) == []
 
 
 @pytest.mark.slow

@@ -168,9 +168,26 @@ def test_cli_writes_the_page_and_reports_bad_runs(runs_dir, tmp_path):
     assert "wrote" in result.stdout and "3 figure(s)" in result.stdout
     page = (tmp_path / "board" / "README.md").read_text()
     assert "| m1" in page and "| m2" not in page
-    (next(runs_dir.rglob("samples.jsonl"))).write_text('{"doc": {"id": "pharma-001"}}\nnot json\n')
+    damaged = sorted(runs_dir.rglob("samples.jsonl"))[0]
+    damaged.write_text('{"doc": {"id": "pharma-001"}}\nnot json\n')
     bad = run_cli(["reportbench", "leaderboard", str(runs_dir), "--out", str(tmp_path / "x")], tmp_path)
     assert bad.returncode == 2 and "samples.jsonl:2: invalid JSON" in bad.stderr and "Traceback" not in bad.stderr
+    assert "--skip-damaged" in bad.stderr and not (tmp_path / "x").exists()
+    # Skipped when asked, and then listed on the page; a rebuild from the page's data/ keeps the list.
+    skipped = run_cli(["reportbench", "leaderboard", str(runs_dir), "--out", str(tmp_path / "y"), "--skip-damaged", "--title", "T"], tmp_path)
+    assert skipped.returncode == 0, skipped.stderr[-2000:]
+    page = (tmp_path / "y" / "README.md").read_text()
+    cell = damaged.parent.relative_to(runs_dir)
+    assert "### Skipped: damaged cells and stray files" in page and f"- `{cell}: samples.jsonl:2: invalid JSON" in page
+    rebuilt = run_cli(["reportbench", "leaderboard", str(tmp_path / "y" / "data"), "--out", str(tmp_path / "z")], tmp_path)
+    assert rebuilt.returncode == 0 and (tmp_path / "z" / "README.md").read_text() == page
+    # A damaged cell that --select rules out blocks nothing.
+    other = "m2" if str(cell).startswith("m1") else "m1"
+    selected = run_cli(["reportbench", "leaderboard", str(runs_dir), "--out", str(tmp_path / "w"), "--select", f"model={other}"], tmp_path)
+    assert selected.returncode == 0, selected.stderr[-2000:]
+    # compare: the same rule and the same flag.
+    compared = run_cli(["reportbench", "compare", str(runs_dir), str(runs_dir), "--where", f"model={cell.parts[0]}"], tmp_path)
+    assert compared.returncode == 2 and "1 damaged cell folder(s)" in compared.stderr
 
 
 def test_a_metric_missing_from_some_samples_is_shown_as_missing(tmp_path):

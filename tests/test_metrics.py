@@ -7,7 +7,7 @@ import sacrebleu
 from rouge_score import rouge_scorer
 
 from reportbench.cases import KEY_FIELDS, select_cases
-from reportbench.metrics import METRICS, TASK_METRICS, ScoringInput, get_metric, score_sample
+from reportbench.metrics import DEFAULT_OPTIONS, METRICS, TASK_METRICS, ScoringInput, get_metric, score_sample
 
 CASES = [
     pytest.param(case, id=f"{path.stem}:{i}:{case['metric']}")
@@ -27,7 +27,11 @@ def test_metric_case(case):
         reference_title=case.get("reference_title", ""),
         fields={name: case.get("fields", {}).get(name, "") for name in KEY_FIELDS},
     )
-    assert get_metric(case["metric"]).score(sample) == pytest.approx(case["expected"], abs=case["tolerance"])
+    value = get_metric(case["metric"]).score(sample)
+    if case["expected"] is None:  # undefined: a missing value
+        assert math.isnan(value)
+    else:
+        assert value == pytest.approx(case["expected"], abs=case["tolerance"])
 
 
 def fixture_pairs():
@@ -90,3 +94,22 @@ def test_metrics_package_imports_nothing_from_the_harness():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             for name in names:
                 assert not name.startswith("reportbench.") or name.startswith("reportbench.metrics"), f"{path.name} imports {name}"
+
+
+def test_similarity_metrics_share_one_empty_text_rule_and_stay_in_range():
+    """Every similarity metric gives the same value for an empty text, and none leaves its range (a
+    cosine of 1.0000002 from float rounding is clipped)."""
+    from reportbench.metrics.base import EMPTY_SIMILARITY
+
+    reference = select_cases("pharma")[0]["event_description"]
+    similarity = [m for m in METRICS.values() if m.similarity and m.is_on(DEFAULT_OPTIONS)]
+    assert {"cross_encoder", "bi_encoder_cosine", "bertscore_f1", "rougeL", "bleu", "title_bi_encoder"} <= {m.name for m in similarity}
+    samples = [ScoringInput("", ""), ScoringInput("", reference), ScoringInput(reference, ""),
+               ScoringInput(reference, reference, predicted_title="Pump stop", reference_title="Pump stop")]
+    for metric in similarity:
+        values = metric.score_batch(samples)
+        if metric.compares == ("prediction", "reference"):
+            assert values[:3] == [EMPTY_SIMILARITY] * 3, metric.name
+        if metric.bounds:
+            assert all(metric.bounds[0] <= v <= metric.bounds[1] for v in values), metric.name
+        assert metric.describe()["empty_text"].startswith(f"{EMPTY_SIMILARITY} when ")

@@ -1,6 +1,7 @@
 """Reading finished runs: grid cells, lm-eval output folders and leaderboard exports into one shape."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -82,8 +83,39 @@ def test_setting_spellings():
 ])
 def test_damaged_runs_name_the_file_line_and_field(tmp_path, damage, message):
     damage(write_cell(tmp_path, cases("pharma", [0.1])))
-    with pytest.raises(RunsError, match=message):
-        load_runs(tmp_path)
+    write_cell(tmp_path, cases("pharma", [0.2]), model="m2")  # a whole cell beside it
+    runs = load_runs(tmp_path)
+    assert list(runs.cells["model"]) == ["m2"]
+    (damaged,) = runs.damaged
+    assert damaged.path.startswith("m1/reportbench_pharma_a/") and re.search(message, damaged.problem), damaged
+    assert damaged.known["model"] == "m1"
+    with pytest.raises(RunsError, match=r"1 damaged cell folder\(s\) or stray file\(s\) among the runs:\n  m1/reportbench_pharma_a/\w+: "
+                       + message + r"(.|\n)*--skip-damaged"):
+        runs.require_whole(skip_damaged=False)
+    runs.require_whole(skip_damaged=True)
+    assert runs.select({"model": "m2"}).damaged == []  # outside the selection: it blocks nothing
+    assert runs.select({"domain": "pharma"}).damaged == [damaged]
+
+
+def test_incomplete_cell_folders_and_stray_files_are_named(tmp_path):
+    whole = write_cell(tmp_path, cases("pharma", [0.1]))
+    no_results = write_cell(tmp_path, cases("pharma", [0.2]), model="m2")
+    (no_results / "results.json").unlink()
+    bad_results = write_cell(tmp_path, cases("pharma", [0.3]), model="m3")
+    (bad_results / "results.json").write_text("[]")
+    (tmp_path / "notes.json").write_text("{}")
+    (tmp_path / "m1" / "old.jsonl").write_text("{}\n")
+    staging = tmp_path / "m1" / "reportbench_pharma_a" / ".abc.tmp-123"  # a grid's staging folder: not a run yet
+    staging.mkdir()
+    (staging / "cell.json").write_text("{")
+    runs = load_runs(tmp_path)
+    assert list(runs.cells["cell"]) == [whole.name]
+    assert sorted((d.path, d.problem) for d in runs.damaged) == [
+        ("m1/old.jsonl", "not part of any run (no cell.json beside it, not an lm-eval results_/samples_ file)"),
+        (f"m2/reportbench_pharma_a/{no_results.name}", "results.json: missing; a finished cell holds cell.json, results.json, samples.jsonl"),
+        (f"m3/reportbench_pharma_a/{bad_results.name}", "results.json: field 'results': missing (not lm-eval's results of this cell)"),
+        ("notes.json", "not part of any run (no cell.json beside it, not an lm-eval results_/samples_ file)"),
+    ]
 
 
 def test_empty_folder_duplicates_and_bad_selection(tmp_path):
@@ -94,7 +126,7 @@ def test_empty_folder_duplicates_and_bad_selection(tmp_path):
     folder = write_cell(tmp_path / "a", cases("pharma", [0.1]))
     copy = tmp_path / "a" / "copy" / folder.name
     copy.mkdir(parents=True)
-    for name in ("cell.json", "samples.jsonl"):
+    for name in ("cell.json", "results.json", "samples.jsonl"):
         (copy / name).write_bytes((folder / name).read_bytes())
     with pytest.raises(RunsError, match="appears more than once"):
         load_runs(tmp_path / "a")

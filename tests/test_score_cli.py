@@ -103,6 +103,10 @@ def test_score_reads_lm_eval_samples_and_reparses_generations(tmp_path):
         ('{"prediction": "a"}\n', "pairs.jsonl:1: field 'reference': missing"),
         ('{"prediction": "a", "reference": "b"}\nnot json\n', "pairs.jsonl:2: invalid JSON"),
         ('{"prediction": 3, "reference": "b"}\n', "pairs.jsonl:1: field 'prediction': expected a string, got int"),
+        ('{"generation": ["x"], "reference": "b"}\n', "pairs.jsonl:1: field 'generation': expected a string, got list"),
+        ('{"doc": {"id": "x"}, "resps": [[42]]}\n', "pairs.jsonl:1: field 'resps': expected [[generation]] with a string, got int"),
+        ('{"doc": [1], "resps": [["x"]]}\n', "pairs.jsonl:1: field 'doc': expected an object, got list"),
+        ('{"prediction": "a", "reference": "b", "reference": "c"}\n', "pairs.jsonl:1: duplicate key 'reference' in one JSON object"),
     ],
 )
 def test_score_rejects_bad_input_with_file_and_line(tmp_path, content, message):

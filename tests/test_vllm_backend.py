@@ -2,10 +2,11 @@
 
 import importlib.util
 import json
+import signal
 
 import pytest
 import yaml
-from conftest import kill_grid_after, run_cli
+from conftest import kill_grid_after, run_cli, stop_grid_after
 
 pytestmark = [
     pytest.mark.vllm,
@@ -62,6 +63,16 @@ def test_sampled_cells_do_not_depend_on_the_call_they_share_nor_on_resume(tmp_pa
     result = run_cli(["reportbench", "grid", str(chunked), "--output", str(killed)], tmp_path, timeout=1800)
     assert result.returncode == 0 and f"{finished} already done, {12 - finished} to run" in result.stdout, result.stderr[-4000:]
     assert outputs(killed) == full
+
+    # SIGTERM mid-run: exit 143 within 30 s, the engine core and its workers ended, nothing half-written; resume equals the full run.
+    stopped = tmp_path / "stopped"
+    finished, returncode, stderr, seconds, survivors = stop_grid_after(chunked, stopped, cells=2, sig=signal.SIGTERM, timeout=1200)
+    assert returncode == 143 and seconds < 30 and survivors == [], (seconds, survivors, stderr[-4000:])
+    assert "Traceback" not in stderr and f"reportbench grid: stopped by SIGTERM: {finished} of 12 cells done" in stderr
+    assert list(stopped.rglob(".*.tmp-*")) == []
+    result = run_cli(["reportbench", "grid", str(chunked), "--output", str(stopped)], tmp_path, timeout=1800)
+    assert result.returncode == 0 and f"{finished} already done, {12 - finished} to run" in result.stdout, result.stderr[-4000:]
+    assert outputs(stopped) == full
 
 
 def test_grid_on_vllm_cpu(tmp_path):
