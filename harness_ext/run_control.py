@@ -131,23 +131,29 @@ def ignore_stop_signals() -> None:
 
 
 def end_child_processes(grace_seconds: float = 10.0) -> int:
-    """Terminates every descendant of this process (an inference engine's workers), then kills what is
-    left after ``grace_seconds``; returns how many there were."""
+    """Ends every descendant of this process (an inference engine and its workers) and returns how many
+    there were. Direct children first, with SIGTERM, so an engine shuts its own workers down (killing a
+    worker under a busy engine makes the engine print a traceback); then whatever is left, and after
+    ``grace_seconds`` SIGKILL."""
     import psutil
 
     try:
-        children = psutil.Process().children(recursive=True)
+        me = psutil.Process()
+        everyone = me.children(recursive=True)
+        direct = me.children()
     except psutil.Error:
         return 0
-    for child in children:
-        with suppress(psutil.Error):
-            child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=grace_seconds)
+    for group in (direct, [p for p in everyone if p not in direct]):
+        for child in group:
+            with suppress(psutil.Error):
+                child.terminate()
+        psutil.wait_procs(group, timeout=grace_seconds)
+    alive = [p for p in everyone if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     for child in alive:
         with suppress(psutil.Error):
             child.kill()
     psutil.wait_procs(alive, timeout=grace_seconds)
-    return len(children)
+    return len(everyone)
 
 
 def say(message: str) -> None:

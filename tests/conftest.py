@@ -1,3 +1,4 @@
+import contextlib
 import json
 import os
 import signal
@@ -146,25 +147,32 @@ def stop_grid_after(config: Path, output: Path, cells: int, sig: int = signal.SI
     after TIMEOUT seconds) and waits for it (at most 60 s after the signal).
 
     Returns (cells finished by then, exit status, stderr, seconds from the signal to the exit, the
-    processes it had started, e.g. an engine's workers, that are still alive after it exited)."""
+    processes it had started, e.g. an engine's workers, that are still alive after it exited; those
+    are then killed, so a SIGKILL test leaves nothing running)."""
+    import tempfile
+
     import psutil
 
-    process = subprocess.Popen([str(BIN / "reportbench"), "grid", str(config), "--output", str(output)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
-    deadline = time.time() + timeout
-    while time.time() < deadline and len(list(output.rglob("cell.json"))) < cells and process.poll() is None:
-        time.sleep(0.2)
-    try:
-        children = psutil.Process(process.pid).children(recursive=True)
-    except psutil.Error:
-        children = []
-    process.send_signal(sig)
-    sent = time.time()
-    _, stderr = process.communicate(timeout=60)
-    seconds = time.time() - sent
-    survivors = [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    return len(list(output.rglob("cell.json"))), process.returncode, stderr, seconds, survivors
+    with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: orphaned engine processes would hold a pipe open
+        process = subprocess.Popen([str(BIN / "reportbench"), "grid", str(config), "--output", str(output)],
+                                   stdout=subprocess.DEVNULL, stderr=log, text=True,
+                                   env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+        deadline = time.time() + timeout
+        children: list = []
+        while time.time() < deadline and len(list(output.rglob("cell.json"))) < cells and process.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                children = psutil.Process(process.pid).children(recursive=True) or children
+            time.sleep(0.2)
+        process.send_signal(sig)
+        sent = time.time()
+        process.wait(timeout=60)
+        seconds = time.time() - sent
+        survivors = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        for child in survivors:
+            child.kill()
+        log.seek(0)
+        stderr = log.read()
+    return len(list(output.rglob("cell.json"))), process.returncode, stderr, seconds, [c.pid for c in survivors]
 
 
 def kill_grid_after(config: Path, output: Path, cells: int, timeout: int = 600) -> int:
