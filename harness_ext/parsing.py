@@ -7,6 +7,7 @@ limit), and finally the plain text, which becomes the report.  Never raises.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -140,8 +141,8 @@ def parse_report(generation: str | None) -> ParsedReport:
     parsed = _as_report(_loads(text), "json")
     if parsed:
         return parsed
-    for block in FENCED_BLOCK.findall(text):
-        parsed = _as_report(_loads(block.strip()), "fenced_json")
+    for match in itertools.islice(FENCED_BLOCK.finditer(text), MAX_EMBEDDED):  # bounded, as embedded objects are
+        parsed = _as_report(_loads(match.group(1).strip()), "fenced_json")
         if parsed:
             return parsed
     for obj in _embedded_objects(text):
