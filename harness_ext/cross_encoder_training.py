@@ -31,7 +31,6 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from functools import partial
 from pathlib import Path
 
 from reportbench.audit import build_candidates, load_audit_cases, packaged_rewrites
@@ -58,10 +57,6 @@ class TrainingSettings:
     threads: int = 2
     # a trained folder (weights.safetensors) to start from instead of the base encoder: a later stage
     init_from: str | None = None
-    # Hard negatives: before each epoch the model being trained scores every damaged copy of each
-    # reference, and the pairs_per_case copies it ranks highest against the reference itself (the
-    # audit's control failures) are drawn, paired with the reference or a meaning-preserving edit of it.
-    hard_negatives: bool = False
 
     def __post_init__(self):
         unknown = sorted({name for name, _ in self.class_weights} - set(DAMAGE_CLASSES))
@@ -113,7 +108,7 @@ def training_cases() -> tuple[list[dict], dict[str, list[str]]]:
 
 
 def epoch_examples(cases: Sequence[Mapping[str, str]], rewrites: Mapping[str, Sequence[str]],
-                   settings: TrainingSettings, epoch: int, scorer=None) -> list[Example]:
+                   settings: TrainingSettings, epoch: int) -> list[Example]:
     """One epoch's (clean, damaged) pairs: a fresh sample of damaged copies per case, each with a clean partner.
 
     A damaged rewrite is paired with the rewrite (the easy setting); a damaged copy of the
@@ -138,38 +133,20 @@ def epoch_examples(cases: Sequence[Mapping[str, str]], rewrites: Mapping[str, Se
         for rewrite in rewrites.get(case["id"], ()):  # meaning-preserving edits of the rewrite are faithful too
             clean += [edit.text for name in CONTROL_CLASSES if (edit := control(rewrite, name, rng)) is not None]
         damaged = [c for c in group if c.role == "damaged"]
-        if settings.hard_negatives:
-            examples += _hard_examples(reference, group, settings.pairs_per_case, scorer, rng)
-        else:
-            if settings.class_weights:
-                drawn = _weighted_sample(damaged, settings.pairs_per_case, dict(settings.class_weights), rng)
-            else:  # every class alike (the first stage)
-                drawn = rng.sample(damaged, min(settings.pairs_per_case, len(damaged)))
-            for d in drawn:
-                if d.base != "reference":
-                    partner = text[d.base]
-                else:  # the reference itself a third of the time: it must stay above every damaged copy of it
-                    partner = reference if rng.random() < 0.35 else rng.choice(clean)
-                examples.append(Example(reference, partner, d.text, d.kind))
+        if settings.class_weights:
+            drawn = _weighted_sample(damaged, settings.pairs_per_case, dict(settings.class_weights), rng)
+        else:  # every class alike (the first stage)
+            drawn = rng.sample(damaged, min(settings.pairs_per_case, len(damaged)))
+        for d in drawn:
+            if d.base != "reference":
+                partner = text[d.base]
+            else:  # the reference itself a third of the time: it must stay above every damaged copy of it
+                partner = reference if rng.random() < 0.35 else rng.choice(clean)
+            examples.append(Example(reference, partner, d.text, d.kind))
         # The reference itself should score at least as well as any rewrite of it (an audit control).
         for rewrite in rewrites.get(case["id"], ())[:1]:
             examples.append(Example(reference, reference, rewrite, "reference_over_rewrite", both_faithful=True))
     rng.shuffle(examples)
-    return examples
-
-
-def _hard_examples(reference: str, group: Sequence, k: int, scorer, rng: random.Random) -> list[Example]:
-    """The k damaged copies of the reference that ``scorer`` (logits of marked pairs) puts highest
-    relative to the reference itself, each paired with the reference or a control edit of it."""
-    copies = [c for c in group if c.role == "damaged" and c.base == "reference"]
-    controls = [c.text for c in group if c.role == "control"]
-    logits = scorer([mark_pair(reference, text) for text in [reference, *(c.text for c in copies)]])
-    own, margins = logits[0], logits[1:]
-    ranked = sorted(zip(margins, range(len(copies))), key=lambda pair: (-(pair[0] - own), pair[1]))
-    examples = []
-    for _, index in ranked[:k]:
-        partner = reference if not controls or rng.random() < 0.5 else rng.choice(controls)
-        examples.append(Example(reference, partner, copies[index].text, copies[index].kind))
     return examples
 
 
@@ -212,12 +189,7 @@ def train(out: str | Path, settings: TrainingSettings = TrainingSettings(), prog
     no_decay = [p for n, p in model.named_parameters() if n in trainable and p.ndim <= 1]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=settings.learning_rate)
-    scorer = None
-    if settings.hard_negatives:
-        if settings.max_steps is not None:  # a few-step run mines only the cases its steps can reach
-            cases = cases[:math.ceil(settings.max_steps * settings.batch_size / settings.pairs_per_case) + 1]
-        scorer = partial(_logits, model, tokenizer, settings.max_length)
-    first = epoch_examples(cases, rewrites, settings, 0, scorer)
+    first = epoch_examples(cases, rewrites, settings, 0)
     steps_per_epoch = math.ceil(len(first) / settings.batch_size)
     total = steps_per_epoch * settings.epochs if settings.max_steps is None else min(settings.max_steps, steps_per_epoch * settings.epochs)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_share * total), total)
@@ -226,8 +198,7 @@ def train(out: str | Path, settings: TrainingSettings = TrainingSettings(), prog
     model.train()
     bar = tqdm(total=total, desc="training fact cross-encoder", disable=not progress, file=sys.stderr)
     for epoch in range(settings.epochs):
-        examples = first if epoch == 0 else epoch_examples(cases, rewrites, settings, epoch, scorer)
-        model.train()
+        examples = first if epoch == 0 else epoch_examples(cases, rewrites, settings, epoch)
         for start in range(0, len(examples), settings.batch_size):
             if report.steps >= total:
                 break
@@ -259,21 +230,6 @@ def train(out: str | Path, settings: TrainingSettings = TrainingSettings(), prog
 
     _save(model, trainable, Path(out), settings, cases, rewrites, len(first), report)
     return report
-
-
-def _logits(model, tokenizer, max_length: int, pairs: Sequence[tuple[str, str]], batch_size: int = 16) -> list[float]:
-    """The model's logits for marked pairs, in eval mode without gradients (hard-negative mining)."""
-    import torch
-
-    model.eval()
-    out: list[float] = []
-    with torch.no_grad():
-        for start in range(0, len(pairs), batch_size):
-            batch = pairs[start:start + batch_size]
-            encoded = tokenizer([a for a, _ in batch], [b for _, b in batch], truncation=True, max_length=max_length,
-                                padding=True, return_tensors="pt")
-            out += [float(v) for v in model(**encoded).logits.squeeze(-1)]
-    return out
 
 
 def _save(model, trainable: set[str], out: Path, settings: TrainingSettings, cases, rewrites, pairs_per_epoch: int,

@@ -387,13 +387,13 @@ def write_cell(pending: PendingCell, results: dict, lm, root: Path, env: dict, l
     """A cell's folder, written under a temporary name and renamed when complete."""
     cell = pending.cell
     final = cell.folder(root)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{cell.cell_id}.tmp-*"):  # left by a killed run
-        if not _pid_alive(int(stale.name.rsplit("-", 1)[1])):
-            shutil.rmtree(stale, ignore_errors=True)
     staging = final.parent / f".{cell.cell_id}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        for stale in final.parent.glob(f".{cell.cell_id}.tmp-*"):  # left by a killed run
+            if not _pid_alive(int(stale.name.rsplit("-", 1)[1])):
+                shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         _write_staging(staging, pending, results, lm, env, load_seconds, own_seconds)
         if final.exists():  # another process finished the same cell first

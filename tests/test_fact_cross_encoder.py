@@ -169,37 +169,6 @@ def test_class_weights_shift_the_drawn_damage_and_are_checked():
         TrainingSettings(class_weights=(("negation", 0.0),))
 
 
-def test_hard_negatives_draw_the_damaged_copies_scored_closest_to_the_reference():
-    """With hard_negatives, each case's pairs are its damaged copies of the reference that the scorer
-    ranks highest against the reference itself, partnered with the reference or a control edit of it."""
-    from reportbench.audit import build_candidates
-    from reportbench.cross_encoder_training import TrainingSettings, epoch_examples, training_cases
-    from reportbench.damage import DAMAGE_CLASSES
-    from reportbench.metrics.fact_cross_encoder import mark_pair
-
-    cases, rewrites = training_cases()
-    cases = cases[:3]
-    longest_first = lambda pairs: [float(len(b)) for _, b in pairs]  # a stand-in model: longer candidate, higher logit
-    settings = TrainingSettings(hard_negatives=True, pairs_per_case=4)
-    examples = epoch_examples(cases, rewrites, settings, 0, scorer=longest_first)
-    by_case = {c["event_description"]: c for c in cases}
-    candidates = build_candidates(cases, rewrites, variants=2, seed=0, invented_pool="train",
-                                  classes=[c for c in DAMAGE_CLASSES if c not in settings.held_out_classes])
-    for case in cases:
-        reference = case["event_description"]
-        drawn = [e for e in examples if e.reference == reference and not e.both_faithful]
-        assert len(drawn) == 4 and all(e.kind not in settings.held_out_classes for e in drawn)
-        # the drawn copies are the 4 that the stand-in ranks highest among all damaged copies of the reference
-        copies = [c.text for c in candidates if c.case_id == case["id"] and c.role == "damaged" and c.base == "reference"]
-        longest = sorted(copies, key=lambda t: -len(mark_pair(reference, t)[1]))[:4]
-        assert sorted(e.damaged for e in drawn) == sorted(longest)
-        controls = {c.text for c in candidates if c.case_id == case["id"] and c.role == "control"}
-        assert all(e.clean == reference or e.clean in controls for e in drawn)
-    assert set(by_case) == {e.reference for e in examples}
-    again = epoch_examples(cases, rewrites, settings, 0, scorer=longest_first)
-    assert [(e.clean, e.damaged) for e in again] == [(e.clean, e.damaged) for e in examples]  # deterministic
-
-
 def test_train_cross_encoder_reports_a_missing_first_stage(tmp_path, capsys):
     assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "m"), "--first-stages", str(tmp_path / "nope")]) == 2
     assert "nope" in capsys.readouterr().err
