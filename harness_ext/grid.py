@@ -513,10 +513,12 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
     return 0
 
 
+CLAIMS_FOLDER = ".claims"  # under --output: hidden, so the run tables never read it, and out of the cell folders
+
+
 def claim_path(cell: Cell, root: Path) -> Path:
-    """The lock file of a cell's claim: beside its folder, hidden like its staging folder."""
-    final = cell.folder(root)
-    return final.parent / f".{cell.cell_id}.lock"
+    """The lock file of a cell's claim (kept after release: deleting a flock file races with its next taker)."""
+    return root / CLAIMS_FOLDER / f"{cell.cell_id}.lock"
 
 
 def _run_cells(config: dict, config_path, pending: list[Cell], root: Path, task_manager, claims: CellClaims, counts: dict) -> None:

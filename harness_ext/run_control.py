@@ -3,7 +3,7 @@ claim per cell across processes, and a clean stop on SIGINT/SIGTERM.
 
 - `check_output_folder(path)`: the folder exists or can be made, and a file can be written in it;
   otherwise a one-line reason (a regular file on the way, no permission, a full disk).
-- `CellClaims`: a lock file per cell (``.<cell_id>.lock`` beside the cell's folder, `filelock`),
+- `CellClaims`: a lock file per cell (``<output>/.claims/<cell_id>.lock``, `filelock`),
   taken before the cell's requests are built and held until the cell is written. The lock is an
   advisory `flock`, which the kernel drops when its process dies, so a killed run leaves no claim
   behind (the stale-lock rule is the operating system's). A process that finds a cell claimed

@@ -311,6 +311,8 @@ def test_grid_runs_resumes_and_survives_kill_9(tiny_llama, tmp_path):
     assert skipped + sum(already) == 4, logs  # every cell the other process had is named as skipped
     assert outputs(shared) == {k: v for k, v in outputs(clean).items() if k in outputs(shared)} and len(outputs(shared)) == 4
     assert list(shared.rglob(".*.tmp-*")) == []
+    # the claims live in one hidden folder, never among the cells
+    assert len(list((shared / ".claims").glob("*.lock"))) == 4 and not list(shared.glob("*/*/*.lock"))
 
 
 @pytest.mark.slow
