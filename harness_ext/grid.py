@@ -224,7 +224,7 @@ def parse_models(config: dict, path) -> list[ModelSpec]:
             if value.startswith(("/", "./", "../", "~")) and not Path(value).expanduser().exists():
                 raise _fail(path, f"{where}.{key}", f"no such file or folder: {value}")
         name = entry["name"]
-        if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or set(name) == {"."}:
+        if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):  # a first letter or digit: no "." or ".."
             raise _fail(path, f"{where}.name", f"{name!r} is not a safe folder name: use letters, digits and . _ + - "
                         "(first a letter or digit, at most 100 characters, no / or ..)")
         if not isinstance(entry.get("model_args") or {}, dict):
@@ -498,8 +498,7 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
         with run_control.stop_on_signals():
             _run_cells(config, config_path, pending, root, task_manager, claims, counts)
     except GridStopped as stop:
-        run_control.ignore_stop_signals()  # a second Ctrl-C must not break the cleanup
-        claims.release_all()
+        run_control.ignore_stop_signals()  # a second Ctrl-C must not break the cleanup (claims: released in finally)
         ended = run_control.end_child_processes()
         done = sum(is_done(c, root) for c in cells)
         engines = f", {ended} engine process(es) ended" if ended else ""
