@@ -116,7 +116,8 @@ def _grid(args) -> int:
     from reportbench.grid import GridConfigError, run_grid
 
     try:
-        return run_grid(args.config, args.output, args.shard, args.limit, args.dry_run)
+        return run_grid(args.config, args.output, args.shard, args.limit, args.dry_run,
+                        [name for item in args.models or [] for name in item.split(",") if name])
     except GridConfigError as err:
         print(f"reportbench grid: {err}", file=sys.stderr)
         return 2
@@ -231,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--shard", help="i/n: run only this machine's share of the cells")
     grid.add_argument("--limit", type=positive_int, help="cases per task, overriding the config")
     grid.add_argument("--dry-run", action="store_true", help="list the cells and whether each is done")
+    grid.add_argument("--models", action="append", metavar="NAME[,NAME]", help="run only these models of the config (repeatable)")
     grid.set_defaults(func=_grid)
 
     board = commands.add_parser("leaderboard", help="markdown leaderboard, figures and data from finished runs")
@@ -245,7 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser("compare", help="paired case-by-case comparison of two runs (B against A), as markdown")
     compare.add_argument("run_a", metavar="RUN_A", help="cell folder, grid/lm-eval output folder or samples file: the baseline")
-    compare.add_argument("run_b", metavar="RUN_B", help="the same kinds: the candidate (e.g. a fine-tuned checkpoint)")
+    compare.add_argument("run_b", metavar="RUN_B", nargs="?", help="the same kinds: the candidate (e.g. a fine-tuned checkpoint)")
+    compare.add_argument("--steps", metavar="TAG", help="instead of RUN_B: within RUN_A, each value of this numeric model tag "
+                         "against the one before (e.g. training_cases: 0 -> 20 -> 40 ...), Holm-adjusted")
     compare.add_argument("--metric", action="append", help="metric to compare (repeatable; default: the leaderboard's primary metric)")
     compare.add_argument("--all-metrics", action="store_true", help="one row per metric that has a better direction")
     compare.add_argument("--where", action="append", metavar="KEY=VALUE", help="selection applied to both runs; " + SELECT_HELP)

@@ -14,9 +14,9 @@ import pandas as pd
 
 from reportbench.labels import config_label, markdown_table, p_value
 from reportbench.metrics import METRICS
-from reportbench.metrics.confidence import PAIRED_SETTINGS, paired_difference
+from reportbench.metrics.confidence import PAIRED_SETTINGS, holm, paired_difference
 from reportbench.primary import choose_primary, higher_is_better
-from reportbench.runs import Runs, RunsError, load_runs, parse_conditions
+from reportbench.runs import TAG_PREFIX, Runs, RunsError, load_runs, parse_conditions, tag_value
 
 
 @dataclass
@@ -86,10 +86,21 @@ def pair(a: Side, b: Side) -> None:
         raise RunsError(f"case {case} ({domain}) has a different reference in A and B: the runs used different data files")
 
 
-def _row(label: str, metric: str, stats: dict) -> list[str]:
+HEADERS = ["", "metric", "mean A", "mean B", "B − A", "95% CI (paired bootstrap)", "Wilcoxon p", "Holm p", "B wins", "ties",
+           "B losses", "n"]
+
+
+def _row(label: str, metric: str, stats: dict, holm_p: float) -> list[str]:
     return [label, f"{metric} {METRICS[metric].arrow}", f"{stats['mean_a']:.4f}", f"{stats['mean_b']:.4f}",
             f"{stats['mean_diff']:+.4f}", f"[{stats['ci_low']:+.4f}, {stats['ci_high']:+.4f}]", p_value(stats["wilcoxon_p"]),
-            str(stats["wins"]), str(stats["ties"]), str(stats["losses"]), str(stats["n"])]
+            p_value(holm_p), str(stats["wins"]), str(stats["ties"]), str(stats["losses"]), str(stats["n"])]
+
+
+def stats_table(labelled: list[tuple[str, str, dict]]) -> pd.DataFrame:
+    """(label, metric, paired stats) rows as a table; Holm-adjusted p over the rows when there are several."""
+    adjusted = holm([stats["wilcoxon_p"] for _, _, stats in labelled])
+    table = pd.DataFrame([_row(*row, p) for row, p in zip(labelled, adjusted)], columns=HEADERS)
+    return table if len(labelled) > 1 else table.drop(columns="Holm p")
 
 
 def verdict(metric: str, stats: dict, alpha: float = 0.05) -> str:
@@ -117,8 +128,6 @@ def compare(a: Side, b: Side, metrics: list[str], resamples: int, seed: int, tie
     by_case = ["domain", "case_id"]
     a_case = a.scores[metrics].groupby(level=by_case).mean()
     b_case = b_scores[metrics].groupby(level=by_case).mean()
-    headers = ["", "metric", "mean A", "mean B", "B − A", "95% CI (paired bootstrap)", "Wilcoxon p", "B wins", "ties", "B losses", "n"]
-
     def stats_of(a_values, b_values, metric):
         return paired_difference(a_values, b_values, higher_is_better(metric), resamples, seed, tie_margin)
 
@@ -126,7 +135,7 @@ def compare(a: Side, b: Side, metrics: list[str], resamples: int, seed: int, tie
     for metric in metrics:
         stats = stats_of(a_case[metric], b_case[metric], metric)
         first = first or (metric, stats)
-        rows.append(_row("all", metric, stats))
+        rows.append(("all", metric, stats))
     breakdowns = []
     for level, title, a_frame, b_frame in (("domain", "By domain", a_case, b_case), ("setting", "By configuration", a.scores, b_scores)):
         groups = sorted(a_frame.index.get_level_values(level).unique())
@@ -135,8 +144,8 @@ def compare(a: Side, b: Side, metrics: list[str], resamples: int, seed: int, tie
         metric, rows_of_level = metrics[0], []
         for group in groups:
             mask = a_frame.index.get_level_values(level) == group
-            rows_of_level.append(_row(group, metric, stats_of(a_frame[metric][mask], b_frame[metric][mask], metric)))
-        breakdowns += [f"{title} (`{metric}`):", "", markdown_table(pd.DataFrame(rows_of_level, columns=headers)), ""]
+            rows_of_level.append((group, metric, stats_of(a_frame[metric][mask], b_frame[metric][mask], metric)))
+        breakdowns += [f"{title} (`{metric}`):", "", markdown_table(stats_table(rows_of_level)), ""]
     lines = [
         "# Paired comparison: B against A",
         "",
@@ -144,17 +153,73 @@ def compare(a: Side, b: Side, metrics: list[str], resamples: int, seed: int, tie
         "",
         verdict(*first),
         "",
-        markdown_table(pd.DataFrame(rows, columns=headers)),
+        markdown_table(stats_table(rows)),
         "",
     ]
     lines += breakdowns
     lines += [
         f"One pair per case, seeds{' and configurations' if a.several else ''} averaged"
         f"{' (one pair per case and configuration in the per-configuration rows)' if a.several else ''}. Difference: {PAIRED_SETTINGS['difference']}. CI: {PAIRED_SETTINGS['ci']} "
-        f"({resamples} resamples, seed {seed}). p: {PAIRED_SETTINGS['p_value']}. "
+        f"({resamples} resamples, seed {seed}). p: {PAIRED_SETTINGS['p_value']}; Holm p: adjusted over the rows of its table "
+        "(statsmodels multipletests, method='holm'), shown where a table has several. "
         f"Wins/ties/losses in each metric's better direction (↑ higher, ↓ lower), tie when |B − A| ≤ {tie_margin:g}.",
         "",
     ]
+    return "\n".join(lines)
+
+
+def tag_steps(runs: Runs, tag: str) -> list[float]:
+    """The numeric values a model tag takes among the runs, in order (e.g. training_cases 0, 20, 40, ...)."""
+    values = set()
+    for text in runs.cells["tags"]:
+        value = tag_value(text, tag)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RunsError(f"tag {tag!r} has the non-numeric value {value!r}: steps need numbers")
+        values.add(value)
+    if len(values) < 2:
+        raise RunsError(f"steps need at least two values of the model tag {tag!r} among the runs; found {sorted(values) or 'none'}")
+    return sorted(values)
+
+
+def step_sides(runs: Runs, path: str, tag: str) -> list[tuple[Side, Side]]:
+    """(A, B) for each pair of neighbouring values of a model tag: the runs tagged with each, paired case by case."""
+    values = tag_steps(runs, tag)
+    sides = [_per_case(f"{tag}={_plain(v)}", path, runs.select({TAG_PREFIX + tag: str(v)})) for v in values]
+    pairs = list(zip(sides, sides[1:]))
+    for a, b in pairs:
+        pair(a, b)
+    return pairs
+
+
+def _plain(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def steps_rows(pairs: list[tuple[Side, Side]], metric: str, resamples: int, seed: int, tie_margin: float) -> pd.DataFrame:
+    """One row per step (B = the next tag value against A): paired difference on ``metric``, Holm over the steps."""
+    labelled = []
+    for a, b in pairs:
+        a_case = a.scores[metric].groupby(level=["domain", "case_id"]).mean()
+        b_case = b.scores[metric].reindex(a.scores.index).groupby(level=["domain", "case_id"]).mean()
+        models = f"{', '.join(sorted(a.runs.cells['model'].unique()))} → {', '.join(sorted(b.runs.cells['model'].unique()))}"
+        stats = paired_difference(a_case, b_case, higher_is_better(metric), resamples, seed, tie_margin)
+        labelled.append((f"{a.name} → {b.name.split('=', 1)[1]} ({models})", metric, stats))
+    return stats_table(labelled)
+
+
+def compare_steps(runs: Runs, path: str, tag: str, metrics: list[str] | None, resamples: int, seed: int, tie_margin: float) -> str:
+    pairs = step_sides(runs, path, tag)
+    if not metrics:
+        metrics = [choose_primary(runs.complete_metrics, None)[0]]
+    lines = [f"# Paired comparison between neighbouring values of `{tag}`", ""]
+    for metric in metrics:
+        lines += [f"`{metric}`:", "", markdown_table(steps_rows(pairs, metric, resamples, seed, tie_margin)), ""]
+    lines += [f"Each row: the runs tagged with the next value (B) against the runs tagged with the one before (A), "
+              f"one pair per case (configurations and seeds of a case averaged); both sides ran the same configurations "
+              f"and cases. CI: {PAIRED_SETTINGS['ci']} ({resamples} resamples, seed {seed}). p: {PAIRED_SETTINGS['p_value']}; "
+              "Holm p: adjusted over the steps of the table (statsmodels multipletests, method='holm').", ""]
     return "\n".join(lines)
 
 
@@ -175,8 +240,27 @@ def choose_metrics(a: Side, b: Side, requested: list[str] | None, all_metrics: b
     return [metric]
 
 
+def _steps_main(args) -> str:
+    if args.run_b is not None or args.select_a or args.select_b:
+        raise RunsError("--steps compares within one RUNS folder: give no RUN_B, --select-a or --select-b (use --where)")
+    runs = load_runs(args.run_a)
+    where = parse_conditions(args.where, "--where")
+    if where:
+        runs = runs.select(where)
+    runs.require_whole(args.skip_damaged)
+    for metric in args.metric or []:
+        if metric not in runs.complete_metrics:
+            raise RunsError(f"metric {metric!r} is not in every sample; available: {', '.join(runs.complete_metrics)}")
+        higher_is_better(metric)
+    return compare_steps(runs, args.run_a, args.steps, args.metric, args.resamples, args.seed, args.tie_margin)
+
+
 def main(args) -> int:
     try:
+        if args.steps:
+            return _write(_steps_main(args), args.out)
+        if args.run_b is None:
+            raise RunsError("RUN_B is missing: compare two runs (RUN_A RUN_B), or one RUNS folder along a model tag with --steps TAG")
         where = parse_conditions(args.where, "--where")
         sides = []
         skipped: list[str] = []
@@ -198,9 +282,13 @@ def main(args) -> int:
     except RunsError as err:
         print(f"reportbench compare: {err}", file=sys.stderr)
         return 2
+    return _write(markdown, args.out)
+
+
+def _write(markdown: str, out: str | None) -> int:
     print(markdown)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(markdown, encoding="utf-8")
-        print(f"reportbench: wrote {args.out}", file=sys.stderr)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(markdown, encoding="utf-8")
+        print(f"reportbench: wrote {out}", file=sys.stderr)
     return 0

@@ -38,7 +38,10 @@ from reportbench.metrics.judge import journal_counts, take_journal
 from reportbench.records import JUDGE_LOG_FILE, RESULTS_FILE, SAMPLES_FILE, CellRecord, write_judge_log
 from reportbench.run_control import CellClaims, GridStopped, OutputFolderError, check_output_folder
 
-MODEL_KEYS = {"name", "backend", "path", "model_args", "peft", "batch_size"}
+MODEL_KEYS = {"name", "backend", "path", "model_args", "peft", "batch_size", "apply_chat_template", "tags"}
+# Model keys that change neither the outcome nor a cell's id: speed only (batch_size), or recorded in
+# the cell's own apply_chat_template; tags join the id only when given, so untagged cells keep theirs.
+NOT_IN_CELL_ID = ("batch_size", "apply_chat_template")
 TOP_KEYS = {"models", "tasks", "decoding", "cells", "seeds", "repeats", "apply_chat_template", "limit", "split", "data_file",
             "metric_options", "max_requests_per_call"}
 ALL_ROWS = "all"  # the split of a data_file grid without a split key: every row of the file
@@ -60,6 +63,8 @@ class ModelSpec:
     model_args: dict = field(default_factory=dict)
     peft: str | None = None
     batch_size: str | int = "auto"
+    apply_chat_template: bool | None = None  # None: the grid's top-level setting
+    tags: dict = field(default_factory=dict)  # labels of the checkpoint, e.g. {training_cases: 40}; kept in cell.json
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ class Cell:
         from reportbench import __version__
         from reportbench.tasks.names import parse_task_name
 
-        model = {k: v for k, v in asdict(self.model).items() if k != "batch_size"}
+        model = {k: v for k, v in asdict(self.model).items() if k not in NOT_IN_CELL_ID and not (k == "tags" and not v)}
         return {
             "model": model,
             "task": self.task,
@@ -233,11 +238,44 @@ def parse_models(config: dict, path) -> list[ModelSpec]:
             name=name, backend=backend, path=str(entry["path"]),
             model_args=dict(entry.get("model_args") or {}), peft=entry.get("peft"),
             batch_size=check_batch_size(entry.get("batch_size", "auto"), path, f"{where}.batch_size"),
+            apply_chat_template=_chat_template_of(entry, config, path, where), tags=_tags_of(entry, path, where),
         ))
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise _fail(path, "models", "model names must be unique")
     return models
+
+
+def _chat_template_of(entry: dict, config: dict, path, where: str) -> bool:
+    """The model's own apply_chat_template, else the grid's; a base model without a template is refused one."""
+    from reportbench.metrics.models import EMBEDDED_MODELS
+
+    own = entry.get("apply_chat_template")
+    if own is not None and not isinstance(own, bool):
+        raise _fail(path, f"{where}.apply_chat_template", f"expected true or false, got {own!r}")
+    value = config.get("apply_chat_template", True) if own is None else own
+    embedded = EMBEDDED_MODELS.get(str(entry["path"]))
+    if value and embedded and not embedded.chat_template:
+        key = f"{where}.apply_chat_template" if own is not None else "apply_chat_template"
+        raise _fail(path, key, f"{embedded.alias} is a base model without a chat template; "
+                    f"set {where}.apply_chat_template: false")
+    return value
+
+
+# A tag becomes a column of the leaderboard's cell table: a short name and a plain value.
+TAG_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def _tags_of(entry: dict, path, where: str) -> dict:
+    tags = entry.get("tags") or {}
+    if not isinstance(tags, dict):
+        raise _fail(path, f"{where}.tags", "expected a mapping of name: value, e.g. {training_cases: 40}")
+    for name, value in tags.items():
+        if not isinstance(name, str) or not TAG_NAME.fullmatch(name):
+            raise _fail(path, f"{where}.tags", f"{name!r} is not a tag name: lower-case letters, digits and _")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise _fail(path, f"{where}.tags.{name}", f"expected a number or a string, got {value!r}")
+    return dict(sorted(tags.items()))
 
 
 def expand_tasks(names: list[str], task_manager, path) -> list[str]:
@@ -271,7 +309,7 @@ def expand_cells(config: dict, path, task_names: list[str]) -> list[Cell]:
     limit = config.get("limit")
     cells, seen = [], set()
     for model, task, decoding, seed in itertools.product(models, task_names, settings, seeds):
-        cell = Cell(model, task, decoding, int(seed), split, limit, bool(config.get("apply_chat_template", True)),
+        cell = Cell(model, task, decoding, int(seed), split, limit, model.apply_chat_template,
                     dict(config.get("metric_options") or {}), config.get("data_file"))
         if cell.cell_id not in seen:  # e.g. greedy decoding under several temperatures
             seen.add(cell.cell_id)
@@ -464,12 +502,24 @@ def is_done(cell: Cell, root: Path) -> bool:
     return (cell.folder(root) / CELL_FILE).is_file()
 
 
-def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit: int | None = None, dry_run: bool = False) -> int:
+def only_models(config: dict, names: list[str] | None, path) -> dict:
+    """The config with only the named models (--models): the others are neither checked nor run."""
+    if not names:
+        return config
+    known = [entry.get("name") for entry in config["models"] if isinstance(entry, dict)]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise GridConfigError(f"--models: {', '.join(unknown)} not in {path}; its models: {', '.join(map(str, known))}")
+    return config | {"models": [entry for entry in config["models"] if isinstance(entry, dict) and entry.get("name") in names]}
+
+
+def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit: int | None = None, dry_run: bool = False,
+             models: list[str] | None = None) -> int:
     from lm_eval.tasks import TaskManager
 
     from reportbench.paths import tasks_dir
 
-    config = load_config(config_path)
+    config = only_models(load_config(config_path), models, config_path)
     if limit is not None:
         config["limit"] = limit
     # The cases and metric options travel in the metadata: the task loader reads them and hands the options to the scorer.

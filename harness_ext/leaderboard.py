@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reportbench import __version__
+from reportbench import __version__, analysis
 from reportbench.audit import validity_sentence
 from reportbench.decoding import COLUMNS as DECODING_COLUMNS
 from reportbench.decoding import DEFAULTS as DECODING_DEFAULTS
 from reportbench.labels import config_label, decoding_label, format_setting, markdown_table
 from reportbench.labels import number as _number
-from reportbench.metrics import METRICS
 from reportbench.metrics.base import is_missing
 from reportbench.metrics.confidence import summarize
 from reportbench.primary import choose_primary, higher_is_better
@@ -76,37 +75,6 @@ def aggregate(runs: Runs, metric: str) -> Aggregates:
     ascending = not higher_is_better(metric)
     configs = configs.sort_values(["model", "mean", "config"], ascending=[True, ascending, True], kind="stable").reset_index(drop=True)
     return Aggregates(metric, configs[configs["complete"]].reset_index(drop=True), configs[~configs["complete"]].reset_index(drop=True))
-
-
-def _ci(row) -> str:
-    return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
-
-
-def _parameters(value) -> str:
-    return "—" if is_missing(value) else f"{value / 1e6:.1f}M"
-
-
-def ranking_table(agg: Aggregates) -> pd.DataFrame:
-    """Each model's best complete configuration, best model first."""
-    best = agg.configs.groupby("model", sort=False).head(1)
-    ascending = not higher_is_better(agg.metric)
-    best = best.sort_values(["mean", "model"], ascending=[ascending, True], kind="stable").reset_index(drop=True)
-    domain_columns = [c for c in best.columns if c.endswith(" mean")]
-    other_metrics = [m for m in METRICS if m in best.columns and m != agg.metric]
-    table = pd.DataFrame({
-        "rank": range(1, len(best) + 1),
-        "model": best["model"],
-        "best config": best["config"],
-        f"{agg.metric} {METRICS[agg.metric].arrow} (95% CI)": best.apply(_ci, axis=1),
-        "n": best["cases"],
-        **{column: best[column].map(_number) for column in domain_columns},
-        **{f"{m} {METRICS[m].arrow}".strip(): best[m].map(lambda v, m=m: _number(v, 1 if m == "words" else 3))
-           for m in other_metrics},
-        "parameters": best["parameters"].map(_parameters),
-        "tokens/s": best["tokens_per_second"].map(lambda v: _number(v, 1)),
-        "latency s/sample": best["latency_seconds"].map(lambda v: _number(v, 2)),
-    })
-    return table
 
 
 def _varies(column: pd.Series, name: str) -> bool:
@@ -318,13 +286,32 @@ def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | No
         *([validity, ""] if (validity := validity_sentence(primary)) else []),
         "## Ranking",
         "",
-        "Each model at its best configuration (chosen on these same cases, so the best score is optimistic).",
+        "Each model at its best configuration (chosen on these same cases, so the best score is optimistic). Every mean is over "
+        "the n cases of its row (a domain column: over that domain's cases, n in brackets), with its 95% CI.",
         "",
-        markdown_table(ranking_table(agg)),
+        markdown_table(analysis.headline_table(runs, agg)),
         "",
+        "### Every other metric",
+        "",
+        "The same configurations and cases; mean [95% CI].",
+        "",
+        markdown_table(analysis.all_metrics_table(runs, agg)),
+        "",
+        *_licences(models),
     ]
     if not agg.unranked.empty:
         lines += [f"Left out of every table and figure, because they miss cases the others ran (a partial or unfinished run?): {', '.join(agg.unranked['model'] + ' ' + agg.unranked['config'])}.", ""]
+    lines += _learning_curve(runs, agg, out)
+    lines += ["## Failure modes", "",
+              "Share of cases showing each failure, per model at its best configuration, with its 95% CI "
+              "(seeds of a case averaged first):", "",
+              *(f"- **{mode.name}**: {mode.description}" for mode in analysis.FAILURE_MODES),
+              f"- **{analysis.JUDGE_FAILURE}**: the LLM judge's answer could not be read (only where a judge ran)", "",
+              markdown_table(analysis.failure_table(runs, agg)), "",
+              "## Worst cases", "",
+              f"The {analysis.WORST_CASES} cases with the worst `{primary}` of each model at its best configuration: key fields, "
+              "reference and the model's raw generation.", "",
+              *analysis.worst_cases(runs, agg)]
     lines += ["## Grid results per model", ""]
     for model in models:
         lines += [f"### {model}", "", f"Mean `{primary}` by prompt and decoding setting:", "", markdown_table(prompt_by_decoding(agg, model)), ""]
@@ -353,6 +340,35 @@ def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | No
     page = out / PAGE
     page.write_text("\n".join(lines), encoding="utf-8")
     return page
+
+
+def _licences(models: list[str]) -> list[str]:
+    """The terms of the embedded weights behind the models on the page (named after them: alias or alias-...)."""
+    from reportbench.metrics.models import EMBEDDED_MODELS
+
+    used = [m for alias, m in EMBEDDED_MODELS.items() if any(name == alias or name.startswith(alias + "-") for name in models)]
+    if not used:
+        return []
+    return ["**Licences of the embedded weights** (fine-tunes named after a model inherit its terms): "
+            + "; ".join(f"`{m.alias}`: {m.licence}" for m in used) + ".", ""]
+
+
+def _learning_curve(runs: Runs, agg: Aggregates, out: Path) -> list[str]:
+    """The learning-curve section, when models carry a training_cases tag."""
+    if not analysis.tagged(runs):
+        return []
+    points = analysis.curve_points(runs, agg)
+    if points.empty:
+        return []
+    figure = analysis.curve_figure(points, agg.metric, out / "learning_curve.png")
+    return ["## Learning curve", "",
+            f"`{agg.metric}` against the number of dev cases a checkpoint was fine-tuned on (model tag `training_cases`; 0 is "
+            "the base model), for the configurations every checkpoint of a family ran; mean [95% CI] over the test cases.", "",
+            f"![learning curve]({figure.name})", "",
+            markdown_table(analysis.curve_table(points)), "",
+            "Each size against the one before, paired by case (configurations of a case averaged), as "
+            "`reportbench compare RUNS --steps training_cases --where tags.family=NAME` gives it:", "",
+            *analysis.step_tables(runs, agg.metric)]
 
 
 def main(args) -> int:

@@ -11,6 +11,7 @@ Three sources are read, so every later step (leaderboard, compare) sees one shap
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,12 +43,13 @@ from reportbench.tasks.names import parse_task_name
 # The settings that make a configuration; a cell is one configuration x domain x seed.
 CONFIG_COLUMNS = ("prompt", *DECODING_COLUMNS, "chat_template")
 CELL_COLUMNS = (
-    "cell", "model", "task", "domain", "prompt", *DECODING_COLUMNS, "chat_template", "seed", "split", "limit",
+    "cell", "model", "task", "domain", "prompt", *DECODING_COLUMNS, "chat_template", "seed", "split", "limit", "tags",
     "n", "wall_seconds", "generated_tokens", "parameters", "finished_at", "reportbench_version",
     "lm_eval_version", "data_sha256", "hardware", "judge", "source",
 )
 NUMERIC_CELL_COLUMNS = (*NUMERIC_DECODING_COLUMNS, "limit", "wall_seconds", "generated_tokens", "parameters")
 SAMPLE_COLUMNS = ("cell", "case_id", "target_hash")
+PREDICTION = "prediction"  # the raw generation (last column of samples.csv; the page's worst cases quote it)
 EXPORT_CELLS = "cells.csv"
 EXPORT_SAMPLES = "samples.csv"
 __all__ = ["Damaged", "Runs", "RunsError", "load_runs", "load_all", "export_runs", "export_folder", "parse_conditions", "CONFIG_COLUMNS"]
@@ -90,10 +92,15 @@ class Runs:
         cells = self.cells
         damaged = self.damaged
         for key, wanted in conditions.items():
-            if key not in cells.columns:
-                raise RunsError(f"cannot select on {key!r}; known: {', '.join(c for c in CELL_COLUMNS if c != 'source')}")
+            if key.startswith(TAG_PREFIX):  # a model tag, e.g. tags.training_cases=40
+                column = cells["tags"].map(lambda v, key=key: tag_value(v, key[len(TAG_PREFIX):]))
+            elif key in cells.columns:
+                column = cells[key]
+            else:
+                raise RunsError(f"cannot select on {key!r}; known: {', '.join(c for c in CELL_COLUMNS if c != 'source')}, "
+                                f"or {TAG_PREFIX}NAME for a model tag")
             want = format_setting(key, _parse_value(wanted))
-            cells = cells[cells[key].map(lambda v, key=key: format_setting(key, v)) == want]
+            cells = cells[column.map(lambda v, key=key: format_setting(key, v)) == want]
             # a damaged cell stays named unless what is still known of it shows it is outside the selection
             damaged = [d for d in damaged if key not in d.known or format_setting(key, d.known[key]) == want]
         return Runs(cells.reset_index(drop=True), self.samples[self.samples["cell"].isin(cells["cell"])].reset_index(drop=True),
@@ -140,6 +147,7 @@ def _sample_rows(path: Path, cell: str, rows: list[dict]) -> list[dict]:
         if not isinstance(doc, dict) or not doc.get("id"):
             raise RunsError(f"{path}:{number}: field 'doc.id': missing (not a reportbench samples file?)")
         row = {"cell": cell, "case_id": doc["id"], "target_hash": sample.get("target_hash") or text_digest(sample.get("target", ""))}
+        row[PREDICTION] = _generation(sample) or ""  # "" also where the file holds none
         for metric in TASK_METRICS:
             value = sample.get(metric)
             if value is not None and not isinstance(value, (int, float)):
@@ -149,10 +157,34 @@ def _sample_rows(path: Path, cell: str, rows: list[dict]) -> list[dict]:
     return out
 
 
+def _generation(sample: dict) -> str | None:
+    """The raw generation of an lm-eval sample (``resps[0][0]``), None where the file does not hold one."""
+    try:
+        text = sample["resps"][0][0]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return text if isinstance(text, str) else None
+
+
 def _hardware(environment: dict) -> str:
     hardware = environment.get("hardware") or {}
     device = hardware.get("cuda") or f"CPU x{hardware.get('cpu_count', '?')}"
     return f"{device}, {hardware.get('platform', '?')}"
+
+
+TAG_PREFIX = "tags."
+
+
+def tags_text(tags: dict | None) -> str | None:
+    """A model's tags as one canonical JSON text (a cell-table column); None without tags."""
+    return json.dumps(tags, sort_keys=True) if tags else None
+
+
+def tag_value(text, name: str):
+    """One tag of a cell-table ``tags`` value (None when absent)."""
+    if not isinstance(text, str) or not text:
+        return None
+    return json.loads(text).get(name)
 
 
 def _model_label(model: dict) -> str:
@@ -178,7 +210,8 @@ def _grid_cell(cell_json: Path, root: Path) -> tuple[dict, list[dict]]:
         "cell": record.cell_id, "model": _model_label(config["model"]), "task": config["task"],
         "domain": domain, "prompt": prompt, **decoding.columns(),
         "chat_template": bool(config["apply_chat_template"]), "seed": config["seed"], "split": config["split"],
-        "limit": config.get("limit"), "wall_seconds": efficiency["wall_seconds"],
+        "limit": config.get("limit"), "tags": tags_text(config["model"].get("tags")),
+        "wall_seconds": efficiency["wall_seconds"],
         "generated_tokens": efficiency["generated_tokens"], "parameters": efficiency.get("parameters"),
         "finished_at": record.finished_at,
         "reportbench_version": config.get("reportbench"),
@@ -219,7 +252,7 @@ def _lm_eval_cells(output: LmEvalOutput, root: Path) -> list[tuple[dict, list[di
             "cell": cell_id, "model": model, "task": task, "domain": domain, "prompt": prompt,
             **Decoding.from_gen_kwargs(task_config.get("generation_kwargs") or {}, sampling).columns(),
             "chat_template": bool(results.get("chat_template")), "seed": config.get("random_seed"),
-            "split": (task_config.get("metadata") or {}).get("split", "test"), "limit": config.get("limit"),
+            "split": (task_config.get("metadata") or {}).get("split", "test"), "limit": config.get("limit"), "tags": None,
             "wall_seconds": task_seconds,
             "generated_tokens": None, "parameters": config.get("model_num_parameters"),
             "finished_at": datetime.fromtimestamp(finished, timezone.utc).isoformat(timespec="seconds") if finished else None,
@@ -235,6 +268,9 @@ def _read_export(folder: Path) -> Runs:
     samples = pd.read_csv(folder / EXPORT_SAMPLES, keep_default_na=False, na_values=[""])
     if "structured_output" not in cells.columns:  # exported before the setting existed: all free decoding
         cells["structured_output"] = DECODING_DEFAULTS["structured_output"]
+    if "tags" not in cells.columns:  # exported before models had tags
+        cells["tags"] = None
+    cells["tags"] = cells["tags"].astype(object).where(cells["tags"].notna(), None)
     if "judge" not in cells.columns:  # exported before the LLM judge existed: no judge
         cells["judge"] = None
     cells["judge"] = cells["judge"].astype(object).where(cells["judge"].notna(), None)  # an empty cell is no judge
@@ -242,6 +278,9 @@ def _read_export(folder: Path) -> Runs:
     if missing:
         raise RunsError(f"{folder / EXPORT_CELLS}: column(s) {', '.join(missing)} missing")
     cells["chat_template"] = cells["chat_template"].map(lambda v: v in (True, "True", "true", 1))
+    if PREDICTION not in samples.columns:  # exported before pages quoted predictions
+        samples[PREDICTION] = ""
+    samples[PREDICTION] = samples[PREDICTION].fillna("").astype(str)  # "" was read as missing
     return Runs(cells[list(CELL_COLUMNS)], samples)
 
 
@@ -349,7 +388,7 @@ def _combine(parts: list[Runs]) -> Runs:
     cells = pd.concat([part.cells for part in parts], ignore_index=True)
     _refuse_duplicates(cells)
     metrics = [m for m in TASK_METRICS if any(m in part.samples.columns for part in parts)]
-    samples = pd.concat([part.samples for part in parts], ignore_index=True).reindex(columns=[*SAMPLE_COLUMNS, *metrics])
+    samples = pd.concat([part.samples for part in parts], ignore_index=True).reindex(columns=[*SAMPLE_COLUMNS, *metrics, PREDICTION])
     cells = cells.sort_values(["model", "task", "cell"], kind="stable").reset_index(drop=True)
     return Runs(cells, samples.sort_values(["cell", "case_id"], kind="stable").reset_index(drop=True), damaged)
 
@@ -380,7 +419,7 @@ def _assemble(found: list[tuple[dict, list[dict]]], damaged: list[Damaged] | Non
     for column in NUMERIC_CELL_COLUMNS:  # None -> NaN, as after a CSV round trip
         cells[column] = pd.to_numeric(cells[column])
     _refuse_duplicates(cells)
-    samples = pd.DataFrame([row for _, rows in found for row in rows], columns=[*SAMPLE_COLUMNS, *TASK_METRICS])
+    samples = pd.DataFrame([row for _, rows in found for row in rows], columns=[*SAMPLE_COLUMNS, *TASK_METRICS, PREDICTION])
     # metrics no cell computed (e.g. no cross-encoder offline); the key columns stay even with no samples
     samples = samples.drop(columns=[m for m in TASK_METRICS if samples[m].isna().all()])
     cells = cells.sort_values(["model", "task", "cell"], kind="stable").reset_index(drop=True)

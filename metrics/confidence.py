@@ -96,3 +96,12 @@ PAIRED_SETTINGS = {
     "ci": f"scipy.stats.bootstrap(paired=True, method='percentile', confidence_level={CONFIDENCE}), seeded",
     "p_value": "scipy.stats.wilcoxon(B, A, zero_method='wilcox', two-sided): zero differences are dropped",
 }
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (family-wise error), for tables that show several tests at once."""
+    from statsmodels.stats.multitest import multipletests
+
+    if len(p_values) == 0:
+        return []
+    return [float(p) for p in multipletests(np.asarray(p_values, dtype=float), method="holm")[1]]

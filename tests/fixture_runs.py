@@ -19,10 +19,10 @@ def write_cell(root: Path, scores: dict[str, float | dict], *, model: str = "m1"
                temperature: float = 0.0, top_p: float = 0.9, top_k: int = 50, max_gen_toks: int = 300, seed: int = 0,
                metric: str = "bi_encoder_cosine", wall_seconds: float = 10.0, generated_tokens: int = 1000,
                parameters: int | None = 135_000_000, finished_at: str = "2026-11-20T10:00:00+00:00",
-               reference: str = "ref", peft: str | None = None) -> Path:
+               reference: str = "ref", peft: str | None = None, tags: dict | None = None) -> Path:
     """scores: case id -> value of `metric` (or a dict of metric values for that case)."""
     decoding = Decoding.from_settings({"temperature": temperature, "top_p": top_p, "top_k": top_k, "max_gen_toks": max_gen_toks})
-    cell = Cell(ModelSpec(name=model, backend="hf", path=f"/models/{model}", peft=peft), task, decoding, seed, "test", None, True, {})
+    cell = Cell(ModelSpec(name=model, backend="hf", path=f"/models/{model}", peft=peft, tags=tags or {}), task, decoding, seed, "test", None, True, {})
     folder = cell.folder(root)
     folder.mkdir(parents=True)
     CellRecord(
@@ -37,7 +37,7 @@ def write_cell(root: Path, scores: dict[str, float | dict], *, model: str = "m1"
             values = value if isinstance(value, dict) else {metric: value}
             target = f"{reference}-{case_id}"
             varying = {"rougeL": 0.2 + 0.05 * doc_id, "bleu": 0.1 + 0.02 * (doc_id % 2)}  # something to correlate
-            sample = {"doc_id": doc_id, "doc": {"id": case_id}, "target": target,
+            sample = {"doc_id": doc_id, "doc": {"id": case_id}, "target": target, "resps": [[f"generation of {case_id} by {model}"]],
                       "target_hash": text_digest(target), **FILLER, **varying, **values}
             handle.write(json.dumps(sample) + "\n")
     return folder

@@ -23,7 +23,8 @@ def test_training_pairs_use_dev_cases_all_prompts_and_json_answers(tiny_llama):
     from reportbench.cases import select_cases
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
-    pairs = load_example().training_pairs(tokenizer, "dev")
+    example = load_example()
+    pairs = example.training_pairs(tokenizer, example.subset("dev", None, 0))
     assert len(pairs) == len(select_cases("pharma", "dev")) + len(select_cases("traffic", "dev"))
     ids, prompt_length = pairs[0]
     answer = tokenizer.decode(ids[prompt_length:-1])
@@ -37,6 +38,30 @@ def test_training_pairs_use_dev_cases_all_prompts_and_json_answers(tiny_llama):
     assert sum("Guidelines:" not in p for p in prompts) == pytest.approx(len(pairs) / 4, abs=1)  # prompt A in turn with B-D
 
 
+def test_learning_curve_subsets_are_nested_and_balanced():
+    example = load_example()
+    sizes = {n: [case["id"] for _, case in example.subset("dev", n, 0)] for n in (20, 40, 80, 160)}
+    for small, large in ((20, 40), (40, 80), (80, 160)):
+        assert set(sizes[small]) < set(sizes[large])
+    assert sum(i.startswith("pharma") for i in sizes[20]) == 10 and len(sizes[160]) == 160
+    assert sizes[20] != [case["id"] for _, case in example.subset("dev", 20, 1)]  # the seed picks the subset
+    for bad in (0, 7, 10_000):
+        with pytest.raises(SystemExit, match="--cases: expected an even number"):
+            example.subset("dev", bad, 0)
+
+
+def test_a_base_model_trains_on_the_plain_prompt(tiny_llama):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    tokenizer.chat_template = None  # as the Gemma-3 base model's tokenizer
+    example = load_example()
+    ids, prompt_length = example.training_pairs(tokenizer, example.subset("dev", 2, 0))[0]
+    prompt = tokenizer.decode(ids[:prompt_length], skip_special_tokens=True)
+    assert prompt.rstrip().endswith("Answer:") and "<|im_start|>" not in tokenizer.decode(ids[:prompt_length])
+    assert tokenizer.decode(ids[prompt_length:-1]).lstrip().startswith('{"title":')
+
+
 @pytest.mark.slow
 def test_adapter_and_merged_weights_agree(tiny_llama, tmp_path):
     from peft import PeftModel
@@ -47,6 +72,7 @@ def test_adapter_and_merged_weights_agree(tiny_llama, tmp_path):
     assert example.main(["--model", str(tiny_llama), "--out", str(out), "--limit", "4", "--merge", "--lr", "1e-2"]) == 0
     record = json.loads((out / "training.json").read_text())
     assert record["cases"] == 4 and record["split"] == "dev" and record["last_loss"] == record["last_loss"]
+    assert len(record["case_ids"]) == 4 and record["case_ids"][0].startswith("pharma-")
     inputs = torch.tensor([[5, 6, 7, 8, 9]])
     base = AutoModelForCausalLM.from_pretrained(tiny_llama)
     with torch.no_grad():

