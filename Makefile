@@ -49,11 +49,15 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/python tasks/_generate_configs.py --check
 
+# The lm_eval run, then a small leaderboard page from its own outputs (ranking, figures, failure modes, worst cases).
 demo: venv
 	$(BIN)/reportbench lm-eval --tasks reportbench \
 		--model hf --model_args pretrained="$$($(BIN)/reportbench model-path smollm2-135m)" \
 		--apply_chat_template --batch_size 8 --limit $(DEMO_LIMIT) \
 		--output_path $(DEMO_OUT) --log_samples
+	$(BIN)/reportbench leaderboard $(DEMO_OUT) --out $(DEMO_OUT)/page \
+		--title "reportbench demo: SmolLM2-135M-Instruct, $(DEMO_LIMIT) cases per task"
+	@echo "demo page: $(DEMO_OUT)/page/README.md"
 
 clean:
 	rm -rf $(VENV) build *.egg-info $(DEMO_OUT)  # runs/ is kept: grid outputs are expensive
@@ -81,31 +85,33 @@ $(VLLM_VENV)/.installed: setup.cfg pyproject.toml
 test-vllm: $(VLLM_VENV)/.installed
 	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/python -m pytest -v -s -m vllm tests/test_vllm_backend.py
 
-# The published SmolLM2 leaderboard: fine-tunes a LoRA on the dev cases (skipped once done), runs
-# the three grids on vLLM (resumable: finished cells are kept; the json grid adds only its
-# constrained cells), then rebuilds leaderboards/smollm2-135m/ and its example paired comparisons.
-LEADERBOARD_RUNS ?= runs/smollm2-135m
-LEADERBOARD_OUT := leaderboards/smollm2-135m
-LORA_OUT := runs/finetune/smollm2-135m-lora
+# The published page leaderboards/two-families/: trains the LoRA checkpoints (each skipped once trained:
+# SmolLM2 on 20/40/80/160 nested dev subsets, about 1.5/3/6/13 min; Gemma-3 on 80, about 16 min), runs
+# grids/leaderboard_two_families.yaml on vLLM (28 cells, resumable: finished cells are kept), rebuilds
+# the page, its paired comparisons and the index leaderboards/README.md.
+LEADERBOARD_RUNS ?= runs/two-families
+LEADERBOARD_OUT := leaderboards/two-families
+LORA_DIR := runs/finetune
+COMPARE := $(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --all-metrics
 leaderboard: venv $(VLLM_VENV)/.installed
-	$(BIN)/python examples/finetune_lora.py --model smollm2-135m --out $(LORA_OUT) --merge
-	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_smollm2.yaml --output $(LEADERBOARD_RUNS)
-	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_smollm2_lora.yaml --output $(LEADERBOARD_RUNS)
-	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_smollm2_json.yaml --output $(LEADERBOARD_RUNS)
+	for n in 20 40 80 160; do \
+		$(BIN)/python examples/finetune_lora.py --model smollm2-135m --cases $$n --out $(LORA_DIR)/smollm2-135m-lora-$$n --merge || exit 1; \
+	done
+	$(BIN)/python examples/finetune_lora.py --model gemma3-270m --cases 80 --out $(LORA_DIR)/gemma3-270m-lora-80 --merge
+	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_two_families.yaml --output $(LEADERBOARD_RUNS)
 	$(BIN)/reportbench leaderboard $(LEADERBOARD_RUNS) --out $(LEADERBOARD_OUT) \
-		--title "SmolLM2-135M-Instruct on reportbench (test split)"
-	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --where prompt=D \
-		--where model=smollm2-135m --select-a temperature=0 --select-b temperature=1 --select-b top_p=0.6 \
-		--all-metrics --out $(LEADERBOARD_OUT)/compare_D_greedy_vs_T1_top_p0.6.md > /dev/null
-	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --where temperature=0 \
-		--select-a model=smollm2-135m --select-b model=smollm2-135m-lora --all-metrics \
-		--out $(LEADERBOARD_OUT)/compare_base_vs_lora_greedy.md > /dev/null
-	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --where model=smollm2-135m --where temperature=0 \
-		--where prompt=D --select-a structured_output=none --select-b structured_output=json --all-metrics \
-		--out $(LEADERBOARD_OUT)/compare_D_free_vs_json_greedy.md > /dev/null
-	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --where model=smollm2-135m --where temperature=0 \
-		--where prompt=B --select-a structured_output=none --select-b structured_output=json --all-metrics \
-		--out $(LEADERBOARD_OUT)/compare_B_free_vs_json_greedy.md > /dev/null
+		--title "Two small model families on reportbench: base, LoRA and a learning curve (test split)"
+	$(COMPARE) --where structured_output=none --select-a model=smollm2-135m --select-b model=smollm2-135m-lora-160 \
+		--out $(LEADERBOARD_OUT)/compare_smollm2_base_vs_lora160.md > /dev/null
+	$(COMPARE) --where structured_output=none --select-a model=gemma3-270m --select-b model=gemma3-270m-lora-80 \
+		--out $(LEADERBOARD_OUT)/compare_gemma3_base_vs_lora80.md > /dev/null
+	for model in smollm2-135m gemma3-270m; do \
+		$(COMPARE) --where model=$$model --select-a structured_output=none --select-b structured_output=json \
+			--out $(LEADERBOARD_OUT)/compare_$${model}_free_vs_json.md > /dev/null || exit 1; \
+	done
+	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data --steps training_cases --where tags.family=smollm2 \
+		--out $(LEADERBOARD_OUT)/compare_smollm2_learning_steps.md > /dev/null
+	$(BIN)/reportbench leaderboard-index leaderboards
 
 bench-metrics: venv
 	$(BIN)/python benchmarks/bench_metrics.py

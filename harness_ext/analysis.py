@@ -17,7 +17,7 @@ from reportbench.metrics import METRICS
 from reportbench.metrics.base import is_missing
 from reportbench.metrics.confidence import summarize
 from reportbench.primary import higher_is_better
-from reportbench.runs import TAG_PREFIX, Runs, tag_value
+from reportbench.runs import PREDICTION, TAG_PREFIX, Runs, tag_value
 
 # The headline table's columns besides the primary metric (the rest go to the second table).
 HEADLINE_METRICS = ("fact_recall", "hallucinated_facts", "json_valid")
@@ -193,7 +193,10 @@ def worst_cases(runs: Runs, agg, count: int = WORST_CASES) -> list[str]:
             else:
                 lines += ["Key fields:", "", *(f"- {field}: {case[field]}" for field in KEY_FIELDS), "",
                           f"Reference: *{case['report_name']}*. {case['event_description']}", ""]
-            lines += [f"Prediction (raw generation, seed {int(sample['seed'])}):", "", *_fence(str(sample["prediction"])), ""]
+            if isinstance(sample[PREDICTION], str):
+                lines += [f"Prediction (raw generation, seed {int(sample['seed'])}):", "", *_fence(sample[PREDICTION]), ""]
+            else:
+                lines += ["Prediction: not in this page's data (exported before pages kept generations).", ""]
     return lines
 
 

@@ -129,6 +129,12 @@ def _leaderboard(args) -> int:
     return leaderboard_main(args)
 
 
+def _leaderboard_index(args) -> int:
+    from reportbench.leaderboard import index_main
+
+    return index_main(args)
+
+
 def _compare(args) -> int:
     from reportbench.compare import main as compare_main
 
@@ -244,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--select", action="append", metavar="KEY=VALUE", help=SELECT_HELP)
     board.add_argument("--skip-damaged", action="store_true", help=SKIP_DAMAGED_HELP)
     board.set_defaults(func=_leaderboard)
+
+    index = commands.add_parser("leaderboard-index", help="FOLDER/README.md: an index of the leaderboard pages below FOLDER")
+    index.add_argument("folder", help="the folder that holds the pages (e.g. leaderboards)")
+    index.set_defaults(func=_leaderboard_index)
 
     compare = commands.add_parser("compare", help="paired case-by-case comparison of two runs (B against A), as markdown")
     compare.add_argument("run_a", metavar="RUN_A", help="cell folder, grid/lm-eval output folder or samples file: the baseline")

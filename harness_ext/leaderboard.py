@@ -270,7 +270,7 @@ def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | No
         stale.unlink()
     export_runs(runs, out / "data")
     # What the page was asked for, so a rebuild from data/ needs no options to give the same page.
-    settings = {"title": title, "metric": metric} | ({"skipped_damaged": skipped_damaged} if skipped_damaged else {})
+    settings = {"title": title, "metric": metric, "primary": primary} | ({"skipped_damaged": skipped_damaged} if skipped_damaged else {})
     (out / "data" / PAGE_SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
     models = sorted(agg.configs["model"].unique())
     direction = "higher" if higher_is_better(primary) else "lower"
@@ -369,6 +369,68 @@ def _learning_curve(runs: Runs, agg: Aggregates, out: Path) -> list[str]:
             "Each size against the one before, paired by case (configurations of a case averaged), as "
             "`reportbench compare RUNS --steps training_cases --where tags.family=NAME` gives it:", "",
             *analysis.step_tables(runs, agg.metric)]
+
+
+INDEX_FOOTER = """## Regenerating
+
+`make leaderboard` trains the LoRA checkpoints it needs (skipped once trained), runs the grid(s) on
+vLLM (finished cells are kept, so an interrupted run resumes), rebuilds each page and this index.
+Without the raw runs, a page is rebuilt from its own data, byte for byte (a test checks this):
+
+```bash
+.venv/bin/reportbench leaderboard leaderboards/NAME/data --out leaderboards/NAME
+.venv/bin/reportbench leaderboard-index leaderboards
+```
+
+To add cells to a page without its raw runs, pass the page's data and the new runs together (each
+cell may appear once): `reportbench leaderboard leaderboards/NAME/data runs/new-cells --out leaderboards/NAME`.
+
+## Publishing a page of your own
+
+Run a grid (or `reportbench lm-eval ... --log_samples`), then
+`reportbench leaderboard RUNS_DIR --out leaderboards/NAME [--title ...] [--metric ...]`, then
+`reportbench leaderboard-index leaderboards`, and commit the folder. Sampled decoding differs between
+backends and hardware even with a fixed seed, so a page records its backend's hardware and versions;
+compare numbers across pages with that in mind.
+"""
+
+
+def write_index(folder: Path) -> Path:
+    """folder/README.md: one row per page below it (date, models, primary metric), from each page's data/."""
+    from reportbench.runs import EXPORT_CELLS
+
+    rows = []
+    for data in sorted(folder.glob(f"*/data/{PAGE_SETTINGS}")):
+        board = data.parent.parent
+        settings = json.loads(data.read_text())
+        cells = pd.read_csv(data.parent / EXPORT_CELLS)
+        finished = sorted(v for v in cells["finished_at"] if isinstance(v, str))
+        models = sorted(cells["model"].unique())
+        rows.append({"page": f"[{board.name}]({board.name}/{PAGE})", "title": settings.get("title") or board.name,
+                     "runs finished": _span([v[:10] for v in finished]) if finished else "—",
+                     "models": f"{len(models)}: " + ", ".join(models), "cells": str(len(cells)),
+                     "primary metric": f"`{settings['primary']}`" if settings.get("primary") else "—"})
+    if not rows:
+        raise RunsError(f"{folder}: no page (no */data/{PAGE_SETTINGS}) below it")
+    text = "\n".join([
+        "# Leaderboards", "",
+        "Pages built by `reportbench leaderboard` from real runs; this index by `reportbench leaderboard-index`. Each folder "
+        "holds the page (`README.md`), its PNG figures, and `data/`: the per-cell and per-sample tables the page was built "
+        "from (`cells.csv`, `samples.csv`) and the options it was built with (`page.json`).", "",
+        markdown_table(pd.DataFrame(rows)), "", INDEX_FOOTER])
+    index = folder / PAGE
+    index.write_text(text, encoding="utf-8")
+    return index
+
+
+def index_main(args) -> int:
+    try:
+        index = write_index(Path(args.folder))
+    except RunsError as err:
+        print(f"reportbench leaderboard-index: {err}", file=sys.stderr)
+        return 2
+    print(f"reportbench: wrote {index}")
+    return 0
 
 
 def main(args) -> int:

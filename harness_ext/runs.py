@@ -278,9 +278,10 @@ def _read_export(folder: Path) -> Runs:
     if missing:
         raise RunsError(f"{folder / EXPORT_CELLS}: column(s) {', '.join(missing)} missing")
     cells["chat_template"] = cells["chat_template"].map(lambda v: v in (True, "True", "true", 1))
-    if PREDICTION not in samples.columns:  # exported before pages quoted predictions
-        samples[PREDICTION] = ""
-    samples[PREDICTION] = samples[PREDICTION].fillna("").astype(str)  # "" was read as missing
+    if PREDICTION in samples.columns:
+        samples[PREDICTION] = samples[PREDICTION].fillna("").astype(str)  # an empty generation was read as missing
+    else:  # exported before pages quoted generations: not recorded
+        samples[PREDICTION] = None
     return Runs(cells[list(CELL_COLUMNS)], samples)
 
 

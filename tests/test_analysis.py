@@ -93,3 +93,15 @@ def test_compare_steps_pairs_neighbouring_sizes_with_holm(curve_runs, tmp_path):
         from reportbench.compare import tag_steps
 
         tag_steps(load_runs(curve_runs).select({"model": "s-0"}), "training_cases")
+
+
+def test_leaderboard_index_lists_each_page(curve_runs, tmp_path):
+    boards = tmp_path / "boards"
+    build_page(load_runs(curve_runs), boards / "curve", title="Curve page")
+    result = run_cli(["reportbench", "leaderboard-index", str(boards)], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in (boards / "README.md").read_text().splitlines()
+            if line.startswith("| [")]
+    assert rows == [["[curve](curve/README.md)", "Curve page", "2026-11-20", "5: g-0, g-80, s-0, s-20, s-40", "10", "`bi_encoder_cosine`"]]
+    empty = run_cli(["reportbench", "leaderboard-index", str(tmp_path / "nothing")], tmp_path)
+    assert empty.returncode == 2 and "no page" in empty.stderr

@@ -18,6 +18,15 @@ def test_a_page_is_published():
     assert PAGES, "leaderboards/ holds no published page"
 
 
+def test_the_index_lists_every_page_as_leaderboard_index_writes_it(tmp_path):
+    copy = tmp_path / "leaderboards"
+    for board in PAGES:
+        shutil.copytree(board / "data", copy / board.name / "data")
+    result = run_cli(["reportbench", "leaderboard-index", str(copy)], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (copy / PAGE).read_text() == (BOARDS / PAGE).read_text()
+
+
 @pytest.mark.parametrize("board", PAGES, ids=lambda p: p.name)
 def test_page_rebuilds_to_the_same_markdown(board, tmp_path):
     copy = tmp_path / board.name
