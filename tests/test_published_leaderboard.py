@@ -38,27 +38,27 @@ def test_page_rebuilds_to_the_same_markdown(board, tmp_path):
         assert (board / figure).stat().st_size > 10_000, figure
 
 
-def test_smollm2_page_covers_what_was_promised():
-    runs = load_runs(BOARDS / "smollm2-135m" / "data")
+PAGE_NAME = "two-families"
+
+
+def test_two_family_page_ranks_seven_checkpoints_by_the_cross_encoder():
+    runs = load_runs(BOARDS / PAGE_NAME / "data")
     cells = runs.cells
-    assert set(cells["model"]) == {"smollm2-135m", "smollm2-135m-lora"}  # base and its LoRA fine-tune
-    assert set(cells["domain"]) == {"pharma", "traffic"} and set(cells["prompt"]) == {"A", "B", "C", "D"}
+    models = set(cells["model"])
+    assert models == {"smollm2-135m", "smollm2-135m-lora-20", "smollm2-135m-lora-40", "smollm2-135m-lora-80",
+                      "smollm2-135m-lora-160", "gemma3-270m", "gemma3-270m-lora-80"}
     assert set(cells["split"]) == {"test"} and set(cells["n"]) == {36} and cells["limit"].isna().all()
-    decoding = set(zip(cells["temperature"], cells["top_p"].fillna(-1)))
-    assert (0.0, -1) in decoding and (1.0, 0.6) in decoding  # greedy and the seed study's best setting
-    assert runs.samples.groupby("cell").size().eq(36).all()
-
-
-def test_smollm2_page_shows_constrained_cells_and_their_comparison():
-    runs = load_runs(BOARDS / "smollm2-135m" / "data")
-    cells = runs.cells
-    constrained = cells[cells["structured_output"] == "json"]
-    assert sorted(constrained["task"]) == [f"reportbench_{d}_{p}" for d in ("pharma", "traffic") for p in "bd"]
-    assert set(constrained["temperature"]) == {0.0} and set(constrained["model"]) == {"smollm2-135m"}
-    json_samples = runs.samples[runs.samples["cell"].isin(constrained["cell"])]
-    assert json_samples["truncated"].notna().all() and (json_samples["json_valid"] + json_samples["truncated"] == 1).all()
-    page = (BOARDS / "smollm2-135m" / "README.md").read_text()
-    assert "greedy · 300 tok · json" in page
-    for prompt in "BD":
-        compared = (BOARDS / "smollm2-135m" / f"compare_{prompt}_free_vs_json_greedy.md").read_text()
-        assert f"{prompt} · greedy · 300 tok · json" in compared and "| all | json_valid ↑" in compared
+    assert runs.samples["cross_encoder"].notna().all() and runs.samples["prediction"].str.len().gt(0).mean() > 0.95
+    # the base model runs without a chat template; the chat model and its fine-tunes with one
+    assert set(cells.loc[cells["model"].str.startswith("gemma3"), "chat_template"]) == {False}
+    assert set(cells.loc[cells["model"].str.startswith("smollm2"), "chat_template"]) == {True}
+    assert set(cells["structured_output"]) == {"none", "json"}
+    page = (BOARDS / PAGE_NAME / PAGE).read_text()
+    assert "**Primary metric:** `cross_encoder`, the default" in page and "Gemma Terms of Use" in page
+    ranking = page.split("## Ranking")[1].split("### Every other metric")[0]
+    assert all(f"| {model} " in ranking for model in models)
+    for section in ("## Learning curve", "## Failure modes", "## Worst cases"):
+        assert section in page
+    assert "](learning_curve.png)" in page and page.count("Prediction (raw generation") == 3 * len(models)
+    steps = (BOARDS / PAGE_NAME / "compare_smollm2_learning_steps.md").read_text()
+    assert "training_cases=80 → 160" in steps and "Holm p" in steps
