@@ -103,9 +103,11 @@ def grid_tables(agg: Aggregates, model: str) -> dict[str, pd.DataFrame]:
 
 
 def prompt_by_decoding(agg: Aggregates, model: str) -> pd.DataFrame:
-    configs = agg.configs[agg.configs["model"] == model]
-    pivot = configs.pivot_table(index="decoding", columns="prompt", values="mean", aggfunc="first", sort=True)
-    pivot = pivot.reindex(decoding_order(configs)).map(_number).reset_index()
+    """Mean [95% CI] (n cases) of each prompt x decoding setting of one model."""
+    configs = agg.configs[agg.configs["model"] == model].copy()
+    configs["text"] = configs.apply(lambda r: f"{analysis.ci_text(r)} ({r['cases']})", axis=1)
+    pivot = configs.pivot_table(index="decoding", columns="prompt", values="text", aggfunc="first", sort=True)
+    pivot = pivot.reindex(decoding_order(configs)).fillna("—").reset_index()
     pivot.columns = ["decoding", *[f"prompt {c}" for c in pivot.columns[1:]]]
     return pivot
 
@@ -314,7 +316,7 @@ def build_page(runs: Runs, out: Path, metric: str | None = None, title: str | No
               *analysis.worst_cases(runs, agg)]
     lines += ["## Grid results per model", ""]
     for model in models:
-        lines += [f"### {model}", "", f"Mean `{primary}` by prompt and decoding setting:", "", markdown_table(prompt_by_decoding(agg, model)), ""]
+        lines += [f"### {model}", "", f"Mean `{primary}` [95% CI] (n cases) by prompt and decoding setting:", "", markdown_table(prompt_by_decoding(agg, model)), ""]
         for prompt, table in grid_tables(agg, model).items():
             lines += [f"#### Prompt {prompt}", "", markdown_table(table), ""]
     lines += ["## Figures", ""]
