@@ -86,7 +86,7 @@ test-vllm: $(VLLM_VENV)/.installed
 	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/python -m pytest -v -s -m vllm tests/test_vllm_backend.py
 
 # The published page leaderboards/two-families/: trains the LoRA checkpoints (each skipped once trained:
-# SmolLM2 on 20/40/80/160 nested dev subsets, about 1.5/3/6/13 min; Gemma-3 on 80, about 16 min), runs
+# SmolLM2 on 20/40/80/160 nested dev subsets, about 1.5/3/6/13 min; Gemma-3 on 40, about 13 min), runs
 # grids/leaderboard_two_families.yaml and its _json twin on vLLM (18 cells, resumable: finished cells are
 # kept), rebuilds the page, its paired comparisons and the index leaderboards/README.md.
 LEADERBOARD_RUNS ?= runs/two-families
@@ -97,16 +97,16 @@ leaderboard: venv $(VLLM_VENV)/.installed
 	for n in 20 40 80 160; do \
 		$(BIN)/python examples/finetune_lora.py --model smollm2-135m --cases $$n --out $(LORA_DIR)/smollm2-135m-lora-$$n --merge || exit 1; \
 	done
-	$(BIN)/python examples/finetune_lora.py --model gemma3-270m --cases 80 --out $(LORA_DIR)/gemma3-270m-lora-80 --merge
+	$(BIN)/python examples/finetune_lora.py --model gemma3-270m --cases 40 --out $(LORA_DIR)/gemma3-270m-lora-40 --merge
 	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_two_families.yaml --output $(LEADERBOARD_RUNS)
 	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/reportbench grid grids/leaderboard_two_families_json.yaml --output $(LEADERBOARD_RUNS)
 	$(BIN)/reportbench leaderboard $(LEADERBOARD_RUNS) --out $(LEADERBOARD_OUT) \
 		--title "Two small model families on reportbench: base, LoRA and a learning curve (test split)"
 	$(COMPARE) --where structured_output=none --select-a model=smollm2-135m --select-b model=smollm2-135m-lora-160 \
 		--out $(LEADERBOARD_OUT)/compare_smollm2_base_vs_lora160.md > /dev/null
-	$(COMPARE) --where structured_output=none --select-a model=gemma3-270m --select-b model=gemma3-270m-lora-80 \
-		--out $(LEADERBOARD_OUT)/compare_gemma3_base_vs_lora80.md > /dev/null
-	for model in smollm2-135m smollm2-135m-lora-160 gemma3-270m gemma3-270m-lora-80; do \
+	$(COMPARE) --where structured_output=none --select-a model=gemma3-270m --select-b model=gemma3-270m-lora-40 \
+		--out $(LEADERBOARD_OUT)/compare_gemma3_base_vs_lora40.md > /dev/null
+	for model in smollm2-135m smollm2-135m-lora-160 gemma3-270m gemma3-270m-lora-40; do \
 		$(COMPARE) --where model=$$model --select-a structured_output=none --select-b structured_output=json \
 			--out $(LEADERBOARD_OUT)/compare_$${model}_free_vs_json.md > /dev/null || exit 1; \
 	done
