@@ -110,7 +110,7 @@ leaderboard: venv $(VLLM_VENV)/.installed
 		$(COMPARE) --where model=$$model --select-a structured_output=none --select-b structured_output=json \
 			--out $(LEADERBOARD_OUT)/compare_$${model}_free_vs_json.md > /dev/null || exit 1; \
 	done
-	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data --steps training_cases --where tags.family=smollm2 \
+	$(BIN)/reportbench compare $(LEADERBOARD_OUT)/data --steps training_cases --where tags.family=smollm2 --where structured_output=none \
 		--out $(LEADERBOARD_OUT)/compare_smollm2_learning_steps.md > /dev/null
 	$(BIN)/reportbench leaderboard-index leaderboards
 

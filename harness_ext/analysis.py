@@ -265,12 +265,24 @@ def curve_table(points: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def shared_configs(runs: Runs) -> Runs:
+    """Only the cells of configurations that every model of ``runs`` ran (what a learning curve can pair)."""
+    from reportbench.labels import config_label
+
+    labels = runs.cells.apply(config_label, axis=1) if len(runs.cells) else pd.Series(dtype=str)
+    per_model = [set(labels[runs.cells["model"] == model]) for model in runs.cells["model"].unique()]
+    shared = set.intersection(*per_model) if per_model else set()
+    cells = runs.cells[labels.isin(shared)].reset_index(drop=True)
+    return Runs(cells, runs.samples[runs.samples["cell"].isin(cells["cell"])].reset_index(drop=True))
+
+
 def step_tables(runs: Runs, metric: str, tag: str = LEARNING_TAG, resamples: int = 10_000, seed: int = 1234) -> list[str]:
     """Per family: each size against the one before, paired by case, Holm-adjusted (as `compare --steps`)."""
     from reportbench.compare import step_sides, steps_rows
 
     lines = []
     for family, part in families(runs, tag).items():
+        part = shared_configs(part)
         if part.cells["tags"].map(lambda t: tag_value(t, tag)).nunique() < 2:
             continue
         pairs = step_sides(part, f"{TAG_PREFIX}{FAMILY_TAG}={family}", tag)

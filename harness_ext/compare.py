@@ -189,6 +189,10 @@ def step_sides(runs: Runs, path: str, tag: str) -> list[tuple[Side, Side]]:
     sides = [_per_case(f"{tag}={_plain(v)}", path, runs.select({TAG_PREFIX + tag: str(v)})) for v in values]
     pairs = list(zip(sides, sides[1:]))
     for a, b in pairs:
+        if a.several != b.several or (a.several and _settings(a) != _settings(b)):
+            raise RunsError(f"{a.name} ran {'; '.join(_settings(a)) or 'one configuration'} and {b.name} ran "
+                            f"{'; '.join(_settings(b)) or 'one configuration'}: steps pair the same configurations; "
+                            "narrow the runs with --where KEY=VALUE (e.g. structured_output=none)")
         pair(a, b)
     return pairs
 

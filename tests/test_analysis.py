@@ -4,7 +4,7 @@ import pytest
 from conftest import run_cli
 from fixture_runs import cases, write_cell
 
-from reportbench.analysis import curve_points, failure_table, worst_cases
+from reportbench.analysis import curve_points, failure_table, step_tables, worst_cases
 from reportbench.cases import select_cases
 from reportbench.leaderboard import aggregate, build_page
 from reportbench.metrics.confidence import holm, summarize
@@ -87,6 +87,11 @@ def test_compare_steps_pairs_neighbouring_sizes_with_holm(curve_runs, tmp_path):
     # both families at once: a size that two models share cannot be paired
     mixed = run_cli(["reportbench", "compare", str(curve_runs), "--steps", "training_cases"], tmp_path)
     assert mixed.returncode == 2 and "holds 2 models" in mixed.stderr and "Traceback" not in mixed.stderr
+    # a size that ran an extra configuration: the page pairs the shared one, compare --steps asks for --where
+    write_cell(curve_runs, {PHARMA[0]: 0.5}, model="s-0", task="reportbench_pharma_b", tags={"family": "s", "training_cases": 0})
+    extra = run_cli(["reportbench", "compare", str(curve_runs), "--steps", "training_cases", "--where", "tags.family=s"], tmp_path)
+    assert extra.returncode == 2 and "steps pair the same configurations" in extra.stderr
+    assert "training_cases=0 → 20" in "\n".join(step_tables(load_runs(curve_runs), "bi_encoder_cosine"))
     missing = run_cli(["reportbench", "compare", str(curve_runs)], tmp_path)
     assert missing.returncode == 2 and "RUN_B is missing" in missing.stderr
     with pytest.raises(RunsError, match="at least two values"):
