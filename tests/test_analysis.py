@@ -2,7 +2,7 @@
 
 import pytest
 from conftest import run_cli
-from fixture_runs import cases, write_cell
+from fixture_runs import write_cell
 
 from reportbench.analysis import curve_points, failure_table, step_tables, worst_cases
 from reportbench.cases import select_cases
