@@ -35,7 +35,7 @@ def test_page_rebuilds_to_the_same_markdown(board, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (copy / PAGE).read_text() == (board / PAGE).read_text()
     for figure in re.findall(r"\]\(([^)]+\.png)\)", (board / PAGE).read_text()):
-        assert (board / figure).stat().st_size > 10_000, figure
+        assert (board / figure).stat().st_size > 5_000, figure  # a one-panel histogram is ~8 KB
 
 
 PAGE_NAME = "two-families"
