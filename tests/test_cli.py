@@ -18,7 +18,7 @@ def test_tasks_dir_lists_the_eight_tasks_and_three_groups(capsys):
 def test_model_path_unknown_alias_is_a_clean_error(tmp_path):
     result = run_cli(["reportbench", "model-path", "gpt-9"], cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "reportbench: unknown model alias 'gpt-9'; available: smollm2-135m"
+    assert result.stderr.strip() == "reportbench: unknown model alias 'gpt-9'; available: smollm2-135m, gemma3-270m"
 
 
 def test_console_script_help_and_version(tmp_path):
