@@ -62,6 +62,12 @@ def _score(args) -> int:
     return score_main(args, options_from_args(args))
 
 
+def _rescore(args) -> int:
+    from reportbench.scoring import rescore_main
+
+    return rescore_main(args, options_from_args(args))
+
+
 def options_from_args(args):
     """The metric options given as command-line flags (the CLI door of MetricOptions.parse)."""
     from reportbench.metrics.options import OPTION_NAMES, MetricOptions
@@ -184,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--metrics", help="comma-separated metric names (default: all task metrics)")
     _add_model_options(score)
     score.set_defaults(func=_score)
+
+    rescore = commands.add_parser("rescore", help="score finished grid cells again in place (after a metric model changed)")
+    rescore.add_argument("runs", nargs="+", help="folders of grid cells (a grid's --output)")
+    rescore.add_argument("--metrics", required=True, help="comma-separated metric names to recompute, e.g. cross_encoder")
+    _add_model_options(rescore)
+    rescore.set_defaults(func=_rescore)
 
     metrics = commands.add_parser("metrics", help="describe, correlate or calibrate the metrics")
     metric_commands = metrics.add_subparsers(dest="metrics_command", required=True, metavar="ACTION")

@@ -86,6 +86,7 @@ class CellRecord:
     batch_size: Any = None
     environment: dict = field(default_factory=dict)
     efficiency: dict  # wall_seconds, samples, generated_tokens, tokens_per_second, peak_rss_mb, parameters, ...
+    rescored: list = field(default_factory=list)  # `reportbench rescore`: when, which metrics, with which settings
 
     def write(self, folder: Path) -> Path:
         path = folder / CELL_FILE

@@ -306,7 +306,7 @@ def load_runs(path: str | Path) -> Runs:
     found: list[tuple[dict, list[dict]]] = []
     damaged: list[Damaged] = []
     claimed: set[Path] = set()  # every file that belongs to a run, whole or damaged
-    for folder in _cell_folders(root):
+    for folder in cell_folders(root):
         claimed.update(p for p in folder.iterdir() if p.is_file())
         try:
             found.append(_grid_cell(folder / CELL_FILE, root))
@@ -349,7 +349,7 @@ def _problem(err: RunsError, folder: Path) -> str:
     return text
 
 
-def _cell_folders(root: Path) -> list[Path]:
+def cell_folders(root: Path) -> list[Path]:
     """Folders holding any file of a grid cell (cell.json, results.json, samples.jsonl), staging folders left out."""
     folders = {p.parent for name in CELL_FOLDER_FILES for p in root.rglob(name)}
     return sorted(f for f in folders if not _hidden(f, root))

@@ -7,13 +7,21 @@ Two input formats, detected per row:
   optionally ``generation`` (raw model output, parsed, instead of ``prediction``), ``title``,
   ``report_name`` and the seven key fields.
 Metrics whose inputs a file lacks (key fields, titles, raw generations) are left out and named.
+
+`reportbench rescore RUNS`: the same scoring of finished grid cells, written back in place (each
+sample's value in ``samples.jsonl``, the task mean in ``results.json``, and a ``rescored`` entry in
+``cell.json``), so a changed metric model reaches a leaderboard without generating again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import os
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from reportbench.jsonl import numbered_objects
@@ -33,7 +41,7 @@ from reportbench.metrics.confidence import summarize
 from reportbench.metrics.judge import journal_summary
 from reportbench.metrics.schema import KEY_FIELDS, REFERENCE_FIELD, TITLE_FIELD
 from reportbench.parsing import parse_report
-from reportbench.records import score_judge_log, write_judge_log
+from reportbench.records import CELL_FILE, RESULTS_FILE, SAMPLES_FILE, RunsError, read_json, read_samples, score_judge_log, write_judge_log
 
 
 class ScoreInputError(ValueError):
@@ -197,3 +205,78 @@ def main(args, options: MetricOptions = DEFAULT_OPTIONS) -> int:
     print(f"reportbench: {len(run.rows)} rows scored -> {args.output} (summary: {summary_path})")
     return 0
 
+
+
+# ---------------------------------------------------------------- rescoring grid cells in place
+
+def _write_atomically(path: Path, text: str) -> None:
+    staging = path.with_name(f".{path.name}.rescoring")
+    staging.write_text(text, encoding="utf-8")
+    os.replace(staging, path)
+
+
+def _settings_digest(names: list[str], options: MetricOptions) -> str:
+    settings = {name: get_metric(name).describe(options) for name in names}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def rescore_cell(folder: Path, names: list[str], options: MetricOptions) -> dict[str, float]:
+    """Scores a finished grid cell's samples again with ``names`` and writes the values back; returns
+    the new task means. Refuses (ScoreInputError naming the file) a cell whose samples lack a need."""
+    samples_path, results_path, cell_path = folder / SAMPLES_FILE, folder / RESULTS_FILE, folder / CELL_FILE
+    for path in (cell_path, results_path, samples_path):
+        if not path.is_file():
+            raise ScoreInputError(f"{path}: missing; a finished grid cell holds {CELL_FILE}, {RESULTS_FILE} and {SAMPLES_FILE}")
+    run = score_file(samples_path, names, options, frozenset(names))
+    if run.skipped:
+        name, why = next(iter(run.skipped.items()))
+        raise ScoreInputError(f"{samples_path}: {name} cannot be rescored: {why}")
+    records, results, cell = read_samples(samples_path), read_json(results_path), read_json(cell_path)
+    task = cell.get("config", {}).get("task")
+    if task not in results.get("results", {}):
+        raise ScoreInputError(f"{results_path}: field 'results.{task}': missing (the task of {cell_path})")
+    means = {}
+    for name in names:
+        column = run.values[name]
+        for record, value in zip(records, column):
+            record[name] = None if is_missing(value) else value
+        present = [v for v in column if not is_missing(v)]
+        means[name] = sum(present) / len(present) if present else math.nan
+        results["results"][task][f"{name},parsed"] = means[name]
+    _write_atomically(samples_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    _write_atomically(results_path, json.dumps(results, indent=2, ensure_ascii=False))
+    cell.setdefault("rescored", []).append({
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "metrics": names,
+        "metric_options": {k: v for k, v in json.loads(options.to_json()).items() if v is not None},
+        "settings_sha256": _settings_digest(names, options),
+    })
+    _write_atomically(cell_path, json.dumps(cell, indent=2, default=str))
+    return means
+
+
+def rescore_main(args, options: MetricOptions = DEFAULT_OPTIONS) -> int:
+    """`reportbench rescore RUNS... --metrics NAMES`."""
+    from tqdm.auto import tqdm
+
+    from reportbench.runs import cell_folders
+
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()]
+    try:
+        for name in names:
+            get_metric(name)
+        folders = []
+        for root in args.runs:
+            if not Path(root).is_dir():
+                raise ScoreInputError(f"{root}: not a folder of grid cells")
+            found = [f for f in cell_folders(Path(root)) if (f / CELL_FILE).is_file()]
+            if not found:
+                raise ScoreInputError(f"{root}: no grid cell ({CELL_FILE}) below it")
+            folders += found
+        for folder in tqdm(folders, desc="rescoring cells", file=sys.stderr, disable=len(folders) < 2):
+            rescore_cell(folder, names, options)
+    except (ScoreInputError, RunsError, MetricOptionsError, KeyError) as err:
+        print(f"reportbench rescore: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 2
+    print(f"reportbench rescore: {', '.join(names)} rescored in {len(folders)} cell(s)", file=sys.stderr)
+    return 0
