@@ -258,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "several are combined (e.g. a page's data/ and new grid cells), each cell once")
     board.add_argument("--out", required=True, help="folder for README.md, the PNG figures and data/ (e.g. leaderboards/NAME)")
     board.add_argument("--metric", help="primary metric (default: cross_encoder when every sample has it, else bi_encoder_cosine)")
+    board.add_argument("--why", help="why this primary metric, one sentence printed after it on the page (kept in page.json)")
     board.add_argument("--title", help="page title (default: the --out folder name)")
     board.add_argument("--select", action="append", metavar="KEY=VALUE", help=SELECT_HELP)
     board.add_argument("--skip-damaged", action="store_true", help=SKIP_DAMAGED_HELP)

@@ -148,14 +148,16 @@ def test_rebuild_gives_the_same_page_from_runs_and_from_its_data(runs_dir, tmp_p
     assert {p.name: p.read_bytes() for p in out.glob("*.png")} == figures
 
 
-def test_rebuild_from_data_keeps_the_title_and_metric_it_was_built_with(runs_dir, tmp_path):
-    first = run_cli(["reportbench", "leaderboard", str(runs_dir), "--out", str(tmp_path / "a"), "--title", "T", "--metric", "rougeL"], tmp_path)
+def test_rebuild_from_data_keeps_the_title_metric_and_reason_it_was_built_with(runs_dir, tmp_path):
+    first = run_cli(["reportbench", "leaderboard", str(runs_dir), "--out", str(tmp_path / "a"), "--title", "T", "--metric", "rougeL",
+                     "--why", "Because the test says so."], tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     rebuilt = run_cli(["reportbench", "leaderboard", str(tmp_path / "a" / "data"), "--out", str(tmp_path / "b")], tmp_path)
     assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
     page = (tmp_path / "b" / "README.md").read_text()
     assert page == (tmp_path / "a" / "README.md").read_text()
     assert page.startswith("# T\n") and "**Primary metric:** `rougeL`" in page
+    assert "higher is better. Because the test says so. Every other metric" in page
 
 
 def test_a_page_extended_with_new_cells_equals_a_page_built_from_all_runs(runs_dir, tmp_path):
