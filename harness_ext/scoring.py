@@ -206,7 +206,6 @@ def main(args, options: MetricOptions = DEFAULT_OPTIONS) -> int:
     return 0
 
 
-
 # ---------------------------------------------------------------- rescoring grid cells in place
 
 def _write_atomically(path: Path, text: str) -> None:
