@@ -88,9 +88,12 @@ class CellRecord:
     efficiency: dict  # wall_seconds, samples, generated_tokens, tokens_per_second, peak_rss_mb, parameters, ...
     rescored: list = field(default_factory=list)  # `reportbench rescore`: when, which metrics, with which settings
 
+    def text(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
     def write(self, folder: Path) -> Path:
         path = folder / CELL_FILE
-        path.write_text(json.dumps(asdict(self), indent=2, default=str))
+        path.write_text(self.text())
         return path
 
     @classmethod

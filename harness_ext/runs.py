@@ -193,9 +193,7 @@ def _model_label(model: dict) -> str:
 
 def _grid_cell(cell_json: Path, root: Path) -> tuple[dict, list[dict]]:
     """A whole grid cell; RunsError naming the file and problem when any of its files is missing or unreadable."""
-    for name in CELL_FOLDER_FILES:
-        if not (cell_json.parent / name).is_file():
-            raise RunsError(f"{cell_json.parent / name}: missing; a finished cell holds {', '.join(CELL_FOLDER_FILES)}")
+    require_cell_files(cell_json.parent)
     results = read_json(cell_json.parent / RESULTS_FILE)
     if not isinstance(results, dict) or "results" not in results:
         raise RunsError(f"{cell_json.parent / RESULTS_FILE}: field 'results': missing (not lm-eval's results of this cell)")
@@ -347,6 +345,13 @@ def _problem(err: RunsError, folder: Path) -> str:
     for prefix in (f"{folder}/", str(folder)):
         text = text.replace(prefix, "")
     return text
+
+
+def require_cell_files(folder: Path) -> None:
+    """RunsError naming the first file a finished grid cell folder lacks."""
+    for name in CELL_FOLDER_FILES:
+        if not (folder / name).is_file():
+            raise RunsError(f"{folder / name}: missing; a finished cell holds {', '.join(CELL_FOLDER_FILES)}")
 
 
 def cell_folders(root: Path) -> list[Path]:

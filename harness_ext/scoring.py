@@ -41,7 +41,17 @@ from reportbench.metrics.confidence import summarize
 from reportbench.metrics.judge import journal_summary
 from reportbench.metrics.schema import KEY_FIELDS, REFERENCE_FIELD, TITLE_FIELD
 from reportbench.parsing import parse_report
-from reportbench.records import CELL_FILE, RESULTS_FILE, SAMPLES_FILE, RunsError, read_json, read_samples, score_judge_log, write_judge_log
+from reportbench.records import (
+    CELL_FILE,
+    RESULTS_FILE,
+    SAMPLES_FILE,
+    CellRecord,
+    RunsError,
+    read_json,
+    read_samples,
+    score_judge_log,
+    write_judge_log,
+)
 
 
 class ScoreInputError(ValueError):
@@ -221,36 +231,38 @@ def _settings_digest(names: list[str], options: MetricOptions) -> str:
 
 def rescore_cell(folder: Path, names: list[str], options: MetricOptions) -> dict[str, float]:
     """Scores a finished grid cell's samples again with ``names`` and writes the values back; returns
-    the new task means. Refuses (ScoreInputError naming the file) a cell whose samples lack a need."""
+    the new task means. Refuses (RunsError or ScoreInputError naming the file) a cell with a file
+    missing or unreadable, or whose samples lack a need."""
+    from reportbench.runs import require_cell_files
+
     samples_path, results_path, cell_path = folder / SAMPLES_FILE, folder / RESULTS_FILE, folder / CELL_FILE
-    for path in (cell_path, results_path, samples_path):
-        if not path.is_file():
-            raise ScoreInputError(f"{path}: missing; a finished grid cell holds {CELL_FILE}, {RESULTS_FILE} and {SAMPLES_FILE}")
+    require_cell_files(folder)
+    cell = CellRecord.read(cell_path)
     run = score_file(samples_path, names, options, frozenset(names))
     if run.skipped:
         name, why = next(iter(run.skipped.items()))
         raise ScoreInputError(f"{samples_path}: {name} cannot be rescored: {why}")
-    records, results, cell = read_samples(samples_path), read_json(results_path), read_json(cell_path)
-    task = cell.get("config", {}).get("task")
+    samples, results = read_samples(samples_path), read_json(results_path)
+    task = cell.config["task"]
     if task not in results.get("results", {}):
         raise ScoreInputError(f"{results_path}: field 'results.{task}': missing (the task of {cell_path})")
     means = {}
     for name in names:
         column = run.values[name]
-        for record, value in zip(records, column):
-            record[name] = None if is_missing(value) else value
+        for sample, value in zip(samples, column):
+            sample[name] = None if is_missing(value) else value
         present = [v for v in column if not is_missing(v)]
         means[name] = sum(present) / len(present) if present else math.nan
         results["results"][task][f"{name},parsed"] = means[name]
-    _write_atomically(samples_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    _write_atomically(samples_path, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
     _write_atomically(results_path, json.dumps(results, indent=2, ensure_ascii=False))
-    cell.setdefault("rescored", []).append({
+    cell.rescored.append({
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "metrics": names,
         "metric_options": {k: v for k, v in json.loads(options.to_json()).items() if v is not None},
         "settings_sha256": _settings_digest(names, options),
     })
-    _write_atomically(cell_path, json.dumps(cell, indent=2, default=str))
+    _write_atomically(cell_path, cell.text())
     return means
 
 
@@ -258,7 +270,7 @@ def rescore_main(args, options: MetricOptions = DEFAULT_OPTIONS) -> int:
     """`reportbench rescore RUNS... --metrics NAMES`."""
     from tqdm.auto import tqdm
 
-    from reportbench.runs import cell_folders
+    from reportbench.runs import cell_folders, require_cell_files
 
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     try:
@@ -268,9 +280,11 @@ def rescore_main(args, options: MetricOptions = DEFAULT_OPTIONS) -> int:
         for root in args.runs:
             if not Path(root).is_dir():
                 raise ScoreInputError(f"{root}: not a folder of grid cells")
-            found = [f for f in cell_folders(Path(root)) if (f / CELL_FILE).is_file()]
+            found = cell_folders(Path(root))
             if not found:
                 raise ScoreInputError(f"{root}: no grid cell ({CELL_FILE}) below it")
+            for folder in found:  # a damaged cell is named before any cell is rewritten, never skipped
+                require_cell_files(folder)
             folders += found
         for folder in tqdm(folders, desc="rescoring cells", file=sys.stderr, disable=len(folders) < 2):
             rescore_cell(folder, names, options)

@@ -56,5 +56,10 @@ def test_rescore_names_what_it_cannot_do(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "samples.jsonl:1: field" in err and "Traceback" not in err
     assert (folder / "samples.jsonl").read_text() == before
+    damaged = write_cell(tmp_path, {"pharma-001": 0.5}, seed=1)  # a damaged cell is named, not skipped
+    (damaged / "cell.json").unlink()
+    assert main(["rescore", str(tmp_path), "--metrics", "rouge1"]) == 2
+    assert "cell.json: missing; a finished cell holds" in capsys.readouterr().err
+    assert (folder / "samples.jsonl").read_text() == before  # nothing rewritten before the damaged cell was found
     assert main(["rescore", str(tmp_path), "--metrics", "no_such_metric"]) == 2
     assert "no_such_metric" in capsys.readouterr().err
