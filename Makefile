@@ -93,7 +93,7 @@ LEADERBOARD_RUNS ?= runs/two-families
 LEADERBOARD_OUT := leaderboards/two-families
 LORA_DIR := runs/finetune
 # Ranked by fact_recall, not the fact cross-encoder: measured on this page's own outputs (metrics/README.md).
-LEADERBOARD_WHY := Not \`cross_encoder\`: on this page's 792 outputs 92% of its scores lie between 0.015 and 0.020, and it orders samples against \`fact_recall\` (Spearman -0.21) and \`bi_encoder_cosine\` (-0.26), which agree with each other (0.80), so it does not tell these models apart (reportbench's metrics/README.md, section On real model outputs).
+LEADERBOARD_WHY := Not \`cross_encoder\`: on this page's 792 outputs 92% of its scores lie between 0.015 and 0.020, and on 120 of them judged for factual errors by two readers it orders two outputs of one case as the readers do in 0.37 of pairs, worse than chance, against 0.88 for \`fact_recall\` (reportbench's metrics/README.md, sections On real model outputs and Real model outputs judged by reading).
 COMPARE := $(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --all-metrics
 leaderboard: venv $(VLLM_VENV)/.installed
 	for n in 20 40 80 160; do \

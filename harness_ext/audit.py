@@ -26,6 +26,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ import pandas as pd
 from reportbench.cases import DOMAINS, select_cases
 from reportbench.damage import CONTROL_CLASSES, DAMAGE_CLASSES, ONE_FACT_CLASSES, CaseContext, control, damage
 from reportbench.jsonl import numbered_objects
+from reportbench.judged import JudgedInputError, read_judged
 from reportbench.metrics import METRICS, score_samples
 from reportbench.metrics.base import GENERATION, MODEL, TITLES, ScoringInput
 from reportbench.metrics.facts import fact_recall, invented_facts
@@ -42,6 +44,7 @@ from reportbench.paths import packaged_data_dir
 
 REWRITES_FILE = "rewrites.jsonl"
 HANDWRITTEN_FILE = "damaged_test.jsonl"  # hand-written damage of the test split, audited by default
+JUDGED_FILE = "judged_test.jsonl"  # real model outputs of the test split judged by reading, audited by default
 SETTINGS = ("easy", "hard")
 CONTROL_CHECKS = {
     "reference_ge_rewrites": "the reference scores at least as well as every faithful rewrite",
@@ -70,6 +73,9 @@ class Candidate:
     base: str = ""  # damaged/control: the key of the clean candidate it was made from
     source: str = "generated"  # generated, or the file the candidate was read from
     change: str = ""
+    grade: float = float("nan")  # judged real outputs only: the readers' mean grade, 0-4
+    errors: float = float("nan")  # judged real outputs only: factual errors the readers found (mean)
+    readers: tuple = ()  # judged real outputs only: each reader's grade
 
 
 def auditable_metrics(options: MetricOptions | None = None) -> list[str]:
@@ -142,6 +148,18 @@ def read_candidate_file(path: str | Path, cases: Mapping[str, Mapping[str, str]]
             raise AuditInputError(f"{path}: case {c.case_id}: a damaged row has base 'rewrite' but the file has no faithful row "
                                   f"for it (group {c.base.rsplit(':', 1)[-1]})")
     return out
+
+
+def read_judged_file(path: str | Path, cases: Mapping[str, Mapping[str, str]], skip_ids: frozenset[str] = frozenset()) -> list[Candidate]:
+    """Real model outputs judged by reading (`reportbench.judged`) as candidates: grade and error count are
+    the readers' means. Rows of ``skip_ids`` are skipped; any other id that is not an audited case is an error."""
+    source = Path(path).name
+    try:
+        judged = read_judged(path, frozenset(cases), skip_ids)
+    except JudgedInputError as err:
+        raise AuditInputError(str(err)) from None
+    return [Candidate(j.case_id, f"{source}:{j.output}", "judged", f"grade {j.grade:g}", j.report, source=source,
+                      grade=j.grade, errors=j.error_count, readers=j.grades) for j in judged]
 
 
 def faithful_run_outputs(paths: Sequence[str | Path], cases: Mapping[str, Mapping[str, str]]) -> dict[str, list[str]]:
@@ -294,21 +312,29 @@ def _rate_row(per_case: pd.Series, n_pairs: int, seed: int) -> dict:
     return {"rate": float(per_case.mean()), "ci_low": low, "ci_high": high, "n_pairs": n_pairs, "n_cases": len(per_case)}
 
 
+def _pair_preferences(table: pd.DataFrame, pair_table: pd.DataFrame, column: MetricColumn) -> pd.DataFrame:
+    """``pair_table`` with a "detected" column: 1 where the metric scores the pair's "clean" candidate
+    better than its "damaged" one, 0.5 on a tie; a pair with a missing value (e.g. a judge answer that
+    could not be read) is left out, not counted as a tie."""
+    values = table.set_index(["case_id", "key"])[column.label]
+    clean = values.loc[list(zip(pair_table["case_id"], pair_table["clean"]))].to_numpy(dtype=float)
+    damaged = values.loc[list(zip(pair_table["case_id"], pair_table["damaged"]))].to_numpy(dtype=float)
+    detected = _preference(clean, damaged, METRICS[column.metric].higher_is_better)
+    return pair_table.assign(detected=detected)[np.isfinite(clean) & np.isfinite(damaged)]
+
+
+def _scored_columns(table: pd.DataFrame, pair_table: pd.DataFrame, columns: Sequence[MetricColumn]):
+    """Each column the table holds, with its preferences over ``pair_table``."""
+    for column in columns:
+        if column.label in table and not pair_table.empty:
+            yield column, _pair_preferences(table, pair_table, column)
+
+
 def detection_rates(table: pd.DataFrame, columns: Sequence[MetricColumn], seed: int = 0) -> pd.DataFrame:
     """Detection rate per metric column, setting, class and source, with bootstrap CIs; plus the
     one-fact mean (the date/time/number/ID/name/place classes pooled per case)."""
-    pair_table = pairs(table)
-    indexed = table.set_index(["case_id", "key"])
     rows = []
-    for column in columns:
-        if column.label not in table:
-            continue
-        better = METRICS[column.metric].higher_is_better
-        values = indexed[column.label]
-        clean = values.loc[list(zip(pair_table["case_id"], pair_table["clean"]))].to_numpy(dtype=float)
-        damaged = values.loc[list(zip(pair_table["case_id"], pair_table["damaged"]))].to_numpy(dtype=float)
-        # a pair with a missing value (e.g. a judge answer that could not be read) is left out, not counted as a tie
-        scored = pair_table.assign(detected=_preference(clean, damaged, better))[np.isfinite(clean) & np.isfinite(damaged)]
+    for column, scored in _scored_columns(table, pairs(table), columns):
         for (setting, source, kind), group in scored.groupby(["setting", "source", "class"], sort=False):
             per_case = group.groupby("case_id")["detected"].mean()
             rows.append({"metric": column.label, "setting": setting, "source": source, "class": kind,
@@ -322,6 +348,70 @@ def detection_rates(table: pd.DataFrame, columns: Sequence[MetricColumn], seed: 
     return pd.DataFrame(rows)
 
 
+# ---------------------------------------------------------------- real outputs judged by reading
+
+JUDGED_CRITERIA = {
+    "grade": "of two outputs of one case with different grades, the metric scores the better-graded one higher",
+    "fewer_errors": "of two reports of one case (both graded 1 or more) with different numbers of factual errors, "
+                    "the metric scores the one with fewer errors higher",
+}
+
+
+def judged_pairs(table: pd.DataFrame) -> pd.DataFrame:
+    """(case, better key, worse key, criterion, source) for every pair of judged outputs of one case that the judgement orders."""
+    rows = []
+    judged = table[table["role"] == "judged"]
+    for (case_id, source), group in judged.groupby(["case_id", "source"], sort=False):
+        for a, b in combinations(group.itertuples(), 2):
+            if a.grade != b.grade:
+                better, worse = (a, b) if a.grade > b.grade else (b, a)
+                rows.append((case_id, better.key, worse.key, "grade", source))
+            if min(a.grade, b.grade) >= 1 and a.errors != b.errors:
+                better, worse = (a, b) if a.errors < b.errors else (b, a)
+                rows.append((case_id, better.key, worse.key, "fewer_errors", source))
+    return pd.DataFrame(rows, columns=["case_id", "clean", "damaged", "criterion", "source"])
+
+
+def reader_agreement(table: pd.DataFrame) -> dict[str, dict]:
+    """Per judged file whose outputs have two or more readers: how often one reader orders two outputs of a
+    case as another reader's grades do (pairs the other reader's grades order; ties half), over all ordered
+    pairs of readers: the ceiling a metric's agreement is to be read against."""
+    out = {}
+    judged = table[table["role"] == "judged"]
+    for source, group in judged.groupby("source", sort=False):
+        readers = min(len(r) for r in group["readers"])
+        if readers < 2:
+            continue
+        agree = []
+        for _, case in group.groupby("case_id", sort=False):
+            for a, b in combinations(case["readers"], 2):
+                for x in range(readers):
+                    for y in range(readers):
+                        if x != y and a[x] != b[x]:
+                            agree.append(0.5 if a[y] == b[y] else float((a[y] > b[y]) == (a[x] > b[x])))
+        out[source] = {"readers": readers, "rate": float(np.mean(agree)) if agree else float("nan"), "n_pairs": len(agree)}
+    return out
+
+
+def judged_agreement(table: pd.DataFrame, columns: Sequence[MetricColumn], seed: int = 0) -> pd.DataFrame:
+    """Per metric column and judged file: the share of judged pairs the metric orders as the reader
+    did (ties half, bootstrap CI over cases), and the Spearman correlation of the metric with the grade."""
+    from scipy.stats import spearmanr
+
+    rows = []
+    for column, scored in _scored_columns(table, judged_pairs(table), columns):
+        sign = 1.0 if METRICS[column.metric].higher_is_better else -1.0
+        for (source, criterion), group in scored.groupby(["source", "criterion"], sort=False):
+            judged = table[(table["role"] == "judged") & (table["source"] == source)]
+            values = sign * judged[column.label].to_numpy(dtype=float)
+            finite = np.isfinite(values)
+            rho = spearmanr(judged["grade"].to_numpy()[finite], values[finite])[0] if finite.sum() > 2 else float("nan")
+            per_case = group.groupby("case_id")["detected"].mean()
+            rows.append({"metric": column.label, "source": source, "criterion": criterion,
+                         **_rate_row(per_case, len(group), seed), "spearman_with_grade": float(rho)})
+    return pd.DataFrame(rows)
+
+
 def control_rates(table: pd.DataFrame, columns: Sequence[MetricColumn]) -> pd.DataFrame:
     """Share of cases where each control holds, per metric column."""
     rows = []
@@ -330,7 +420,7 @@ def control_rates(table: pd.DataFrame, columns: Sequence[MetricColumn]) -> pd.Da
             continue
         sign = 1.0 if METRICS[column.metric].higher_is_better else -1.0
         held: dict[str, list[bool]] = defaultdict(list)
-        for _, group in table.groupby("case_id", sort=False):
+        for _, group in table[table["role"] != "judged"].groupby("case_id", sort=False):
             score = dict(zip(group["key"], sign * group[column.label].to_numpy(dtype=float)))
             if not np.all(np.isfinite(list(score.values()))):  # a missing value: the case cannot be checked
                 continue
@@ -358,6 +448,7 @@ class AuditResult:
     candidates: pd.DataFrame
     unavailable: dict[str, str]
     meta: dict = field(default_factory=dict)
+    judged: pd.DataFrame = field(default_factory=pd.DataFrame)  # agreement with real outputs judged by reading
 
 
 def skipped_by_limit(split: str, data_file: str | None, cases: Sequence[Mapping[str, str]]) -> frozenset[str]:
@@ -395,13 +486,17 @@ def run_audit(
     seed: int = 0,
     metrics: Sequence[str] | None = None,
     skip_ids: frozenset[str] = frozenset(),
+    judged_files: Sequence[str] = (),
 ) -> AuditResult:
-    """The audit of ``cases``; ``skip_ids``: cases of the split left out by a limit (their hand-written rows are skipped)."""
+    """The audit of ``cases``; ``skip_ids``: cases of the split left out by a limit (their hand-written
+    and judged rows are skipped); ``judged_files``: real outputs judged by reading (`read_judged_file`)."""
     by_id = {c["id"]: c for c in cases}
     run_outputs = faithful_run_outputs(run_paths, by_id) if run_paths else {}
     candidates = build_candidates(cases, rewrites, damage_variants, seed, run_outputs)
     for path in candidate_files:
         candidates += read_candidate_file(path, by_id, skip_ids)
+    for path in judged_files:
+        candidates += read_judged_file(path, by_id, skip_ids)
     columns = metric_columns(options, variants, metrics)
     table, unavailable = score_candidates(candidates, by_id, columns)
     meta = {
@@ -412,10 +507,14 @@ def run_audit(
         "damage_variants": damage_variants,
         "seed": seed,
         "candidate_files": [Path(p).name for p in candidate_files],
+        "judged_outputs": sum(c.role == "judged" for c in candidates),
+        "judged_files": [Path(p).name for p in judged_files],
+        "reader_agreement": reader_agreement(table),
         "options": json.loads(options.to_json()),
         "variants": {label: json.loads(v.to_json()) for label, v in (variants or {}).items()},
     }
-    return AuditResult(detection_rates(table, columns, seed), control_rates(table, columns), table, unavailable, meta)
+    return AuditResult(detection_rates(table, columns, seed), control_rates(table, columns), table, unavailable, meta,
+                       judged_agreement(table, columns, seed))
 
 
 def _cell(row) -> str:
@@ -478,9 +577,45 @@ def markdown(result: AuditResult, held_out: Mapping[str, Sequence[str]] | None =
         wide = wide.reindex(index=list(dict.fromkeys(result.controls["metric"])), columns=[c for c in CONTROL_CHECKS if c in wide.columns])
         lines += ["## Controls (share of cases where the control holds)", "", wide.round(3).to_markdown(), "",
                   *[f"- `{k}`: {v}" for k, v in CONTROL_CHECKS.items()], ""]
+    lines += judged_markdown(result)
     if result.unavailable:
         lines += ["## Not audited", "", *[f"- `{k}`: {v}" for k, v in result.unavailable.items()], ""]
     return "\n".join(lines)
+
+
+def judged_table(judged: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Metrics down; agreement with the reader per criterion ("rate [CI]") and the Spearman correlation with the grade across."""
+    chosen = judged[judged["source"] == source]
+    wide = chosen.assign(cell=chosen.apply(_cell, axis=1)).pivot(index="metric", columns="criterion", values="cell")
+    wide = wide.reindex(index=list(dict.fromkeys(chosen["metric"])), columns=[c for c in JUDGED_CRITERIA if c in set(chosen["criterion"])])
+    rho = chosen.groupby("metric", sort=False)["spearman_with_grade"].first()
+    return wide.assign(spearman_with_grade=rho.round(2).reindex(wide.index)).fillna("n/a")
+
+
+def _readers_sentence(readers: dict | None) -> str:
+    if not readers:
+        return ""
+    return (f" Each output was judged by {readers['readers']} readers independently; the grade is their mean. One reader "
+            f"orders a pair as another reader's grades do in {readers['rate']:.2f} of {readers['n_pairs']} reader-pairs "
+            f"(ties half): the ceiling for a metric.")
+
+
+def judged_markdown(result: AuditResult) -> list[str]:
+    if result.judged.empty:
+        return []
+    lines = []
+    for source in dict.fromkeys(result.judged["source"]):
+        judged = result.candidates[(result.candidates["role"] == "judged") & (result.candidates["source"] == source)]
+        counts = result.judged[result.judged["source"] == source].groupby("criterion")["n_pairs"].max()
+        lines += [f"## Real model outputs judged by reading — {source}", "",
+                  f"{len(judged)} outputs of {judged['case_id'].nunique()} cases, each read against its case's key fields and "
+                  f"graded 0–4 with its factual errors listed. Agreement: the share of pairs of outputs of one case that the "
+                  f"metric orders as the readers did (ties count half; " + ", ".join(f"{n} `{c}` pairs" for c, n in counts.items())
+                  + "); 0.5 is chance. [95% CI]: percentile bootstrap over cases."
+                  + _readers_sentence(result.meta.get("reader_agreement", {}).get(source)), "",
+                  judged_table(result.judged, source).to_markdown(), "",
+                  *[f"- `{k}`: {v}" for k, v in JUDGED_CRITERIA.items()], ""]
+    return lines
 
 
 def figure(result: AuditResult, path: Path, source: str = "generated") -> Path | None:
@@ -511,12 +646,16 @@ def write(result: AuditResult, out: str | Path, held_out: Mapping[str, Sequence[
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "audit.md", out / "rates.csv", out / "controls.csv", out / "candidates.jsonl", out / "audit.json"]
+    if not result.judged.empty:
+        result.judged.to_csv(out / "judged.csv", index=False, float_format="%.6g")
+        written.append(out / "judged.csv")
     (out / "audit.md").write_text(markdown(result, held_out), encoding="utf-8")
     result.rates.to_csv(out / "rates.csv", index=False, float_format="%.6g")
     result.controls.to_csv(out / "controls.csv", index=False, float_format="%.6g")
     result.candidates.to_json(out / "candidates.jsonl", orient="records", lines=True, force_ascii=False)
     summary = {"meta": result.meta, "rates": result.rates.to_dict(orient="records"),
-               "controls": result.controls.to_dict(orient="records"), "unavailable": result.unavailable,
+               "controls": result.controls.to_dict(orient="records"), "judged": result.judged.to_dict(orient="records"),
+               "unavailable": result.unavailable,
                "held_out": {k: list(v) for k, v in (held_out or {}).items()}}
     (out / "audit.json").write_text(json.dumps(summary, indent=1, default=float) + "\n", encoding="utf-8")
     for source in dict.fromkeys(result.rates["source"]) if not result.rates.empty else []:
@@ -527,13 +666,17 @@ def write(result: AuditResult, out: str | Path, held_out: Mapping[str, Sequence[
 
 
 def print_summary(result: AuditResult, stream=sys.stdout) -> None:
-    hard = result.rates[(result.rates["setting"] == "hard") & (result.rates["source"] == "generated")]
-    if hard.empty:
-        return
-    wide = hard.pivot(index="metric", columns="class", values="rate")
-    wide = wide.reindex(index=list(dict.fromkeys(hard["metric"])), columns=[c for c in [*DAMAGE_CLASSES, "one_fact_mean"] if c in wide.columns])
-    print("hard setting, detection rate (generated damage):", file=stream)
-    print(wide.round(2).to_string(), file=stream)
+    hard = result.rates[(result.rates["setting"] == "hard") & (result.rates["source"] == "generated")] if not result.rates.empty else result.rates
+    if not hard.empty:
+        wide = hard.pivot(index="metric", columns="class", values="rate")
+        wide = wide.reindex(index=list(dict.fromkeys(hard["metric"])), columns=[c for c in [*DAMAGE_CLASSES, "one_fact_mean"] if c in wide.columns])
+        print("hard setting, detection rate (generated damage):", file=stream)
+        print(wide.round(2).to_string(), file=stream)
+    for source in dict.fromkeys(result.judged["source"]) if not result.judged.empty else []:
+        chosen = result.judged[result.judged["source"] == source]
+        wide = chosen.pivot(index="metric", columns="criterion", values="rate").reindex(index=list(dict.fromkeys(chosen["metric"])))
+        print(f"real outputs judged by reading ({source}), agreement with the reader:", file=stream)
+        print(wide.round(2).to_string(), file=stream)
 
 
 # ---------------------------------------------------------------- the published summary
@@ -549,7 +692,8 @@ def validity_file() -> Path:
 
 def validity_summary(result: AuditResult, held_out: Mapping[str, Sequence[str]]) -> dict:
     """Per metric (default options): detection rates by setting, source and class, and the weakest control."""
-    summary: dict = {"split": "test", "cases": result.meta["cases"], "options": result.meta["options"], "metrics": {}}
+    summary: dict = {"split": "test", "cases": result.meta["cases"], "judged_outputs": result.meta.get("judged_outputs", 0),
+                     "options": result.meta["options"], "metrics": {}}
     for metric, group in result.rates.groupby("metric", sort=False):
         if metric not in METRICS:  # a --also variant: not what a page's default metric is
             continue
@@ -558,6 +702,10 @@ def validity_summary(result: AuditResult, held_out: Mapping[str, Sequence[str]])
             entry.setdefault(row["source"], {}).setdefault(row["setting"], {})[row["class"]] = round(row["rate"], 3)
         controls = result.controls[result.controls["metric"] == metric]
         entry["controls_min"] = round(float(controls["rate"].min()), 3) if not controls.empty else None
+        judged = result.judged[result.judged["metric"] == metric] if not result.judged.empty else result.judged
+        for row in judged.to_dict("records"):
+            entry.setdefault("judged", {}).setdefault(row["source"], {})[row["criterion"]] = round(row["rate"], 3)
+            entry["judged"][row["source"]]["spearman_with_grade"] = round(row["spearman_with_grade"], 3)
         summary["metrics"][metric] = entry
     return summary
 
@@ -577,9 +725,13 @@ def validity_sentence(metric: str, path: Path | None = None) -> str | None:
         return ", ".join(f"{names[c]} {values[c]:.2f}" for c in HEADLINE_CLASSES if c in values)
 
     held = [f"{c} {hard[c]:.2f}" for c in entry.get("held_out", []) if c in hard]
+    judged = entry.get("judged", {}).get(JUDGED_FILE, {})
+    real = (f"; on the published real model outputs judged by reading, it orders two outputs of one case as the "
+            f"readers' grades do in {judged['grade']:.2f} of pairs (fewer factual errors first: {judged['fewer_errors']:.2f})"
+            if {"grade", "fewer_errors"} <= set(judged) else "")
     return (f"Validity of `{metric}` with the default metric models (`reportbench metrics audit` on the test split, "
             f"published in reportbench's metrics/README.md): it prefers a faithful "
             f"rewrite to a copy of the reference with one error in {rates(hard)} of cases (easy setting, a report against "
             f"itself with one error: {rates(easy)})"
-            + (f"; on damage classes held out of its training: {', '.join(held)}" if held else "")
-            + (f"; its controls hold in at least {entry['controls_min']:.2f} of cases." if entry.get("controls_min") is not None else "."))
+            + (f"; on damage classes held out of its training: {', '.join(held)}" if held else "") + real
+            + (f"; the weakest of its controls holds in {entry['controls_min']:.2f} of cases." if entry.get("controls_min") is not None else "."))

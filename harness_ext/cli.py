@@ -93,6 +93,12 @@ def _metrics_baseline(args) -> int:
     return build_baseline(args.out, args.pairs, options_from_args(args))
 
 
+def _metrics_judging_sheet(args) -> int:
+    from reportbench.metrics_commands import judging_sheet
+
+    return judging_sheet(args)
+
+
 def _metrics_audit(args) -> int:
     from reportbench.metrics_commands import audit
 
@@ -223,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="grid/lm-eval outputs whose reports keep every key fact and invent none serve as further clean candidates; repeatable")
     audit.add_argument("--no-handwritten", action="store_true",
                        help="leave out the packaged hand-written damage of the test split (tasks/data/damaged_test.jsonl)")
+    audit.add_argument("--judged", action="append", metavar="FILE",
+                       help="real model outputs judged by reading: JSONL of {id, output, report, grade: 0-4, errors: [{type, quote}], "
+                            "missing: [aspects]}; each metric's agreement with the grades is reported; repeatable")
+    audit.add_argument("--no-judged", action="store_true",
+                       help="leave out the packaged judged outputs of the test split (tasks/data/judged_test.jsonl)")
     audit.add_argument("--limit", type=positive_int, help="audit only the first N cases of each domain")
     audit.add_argument("--variants", type=positive_int, default=2, help="damaged copies per class and clean candidate (default 2)")
     audit.add_argument("--seed", type=int, default=0, help="seed of the damage and the bootstrap (default 0)")
@@ -234,6 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also write the per-metric summary that leaderboards quote (the packaged one is metrics/validity.json)")
     _add_model_options(audit)
     audit.set_defaults(func=_metrics_audit)
+    sheet = metric_commands.add_parser("judging-sheet", help="draw real outputs from runs into a file for readers to judge "
+                                       "(then: reportbench metrics audit --judged FILE)")
+    sheet.add_argument("runs", help="a runs folder (grid or lm-eval outputs) or a leaderboard's data/ export")
+    sheet.add_argument("--out", required=True, help="JSONL to write (empty judgements to fill in); the reading sheet goes beside it as .md")
+    sheet.add_argument("--data", help="the case file the runs were made on (default: the packaged cases)")
+    sheet.add_argument("--cases-per-domain", type=positive_int, default=12, help="cases drawn per domain (default 12)")
+    sheet.add_argument("--per-case", type=positive_int, default=5, help="outputs per case, each of another model (default 5)")
+    sheet.add_argument("--seed", type=int, default=20261203, help="seed of the draw (default: the one of tasks/data/judged_test.jsonl)")
+    sheet.set_defaults(func=_metrics_judging_sheet)
     trainer = metric_commands.add_parser("train-cross-encoder", help="train the fact-aware cross-encoder on the dev split (both stages of its recipe)")
     trainer.add_argument("--out", required=True, help="folder for weights.safetensors and training.json")
     trainer.add_argument("--max-steps", type=positive_int, help="stop each stage after this many steps (a quick check of the code path)")
@@ -257,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("runs", nargs="+", help="grid output folders, lm-eval output folders or a leaderboard's data/ folder; "
                        "several are combined (e.g. a page's data/ and new grid cells), each cell once")
     board.add_argument("--out", required=True, help="folder for README.md, the PNG figures and data/ (e.g. leaderboards/NAME)")
-    board.add_argument("--metric", help="primary metric (default: cross_encoder when every sample has it, else bi_encoder_cosine)")
+    board.add_argument("--metric", help="primary metric (default: fact_recall when every sample has it, else bi_encoder_cosine)")
     board.add_argument("--why", help="why this primary metric, one sentence printed after it on the page (kept in page.json)")
     board.add_argument("--title", help="page title (default: the --out folder name)")
     board.add_argument("--select", action="append", metavar="KEY=VALUE", help=SELECT_HELP)

@@ -141,8 +141,11 @@ def audit(args, options) -> int:
     try:
         cases = validity.load_audit_cases(args.split, args.data, args.limit)
         candidate_files = list(args.candidates or [])
+        judged_files = list(args.judged or [])
         if args.split == "test" and not args.data and not args.no_handwritten:
             candidate_files.insert(0, str(packaged_data_dir() / validity.HANDWRITTEN_FILE))
+        if args.split == "test" and not args.data and not args.no_judged:
+            judged_files.insert(0, str(packaged_data_dir() / validity.JUDGED_FILE))
         rewrites = validity.read_rewrites(args.rewrites) if args.rewrites else validity.packaged_rewrites()
         known = {c["id"] for c in cases}
         if not any(case_id in known for case_id in rewrites) and not args.runs and not args.candidates:
@@ -157,7 +160,8 @@ def audit(args, options) -> int:
         print(f"reportbench metrics audit: {len(cases)} cases of split {args.split!r}", file=sys.stderr)
         result = validity.run_audit(cases, rewrites, options, variants, candidate_files, args.runs or [],
                                     args.variants, args.seed, metrics,
-                                    validity.skipped_by_limit(args.split, args.data, cases) if args.limit else frozenset())
+                                    validity.skipped_by_limit(args.split, args.data, cases) if args.limit else frozenset(),
+                                    judged_files)
     except (validity.AuditInputError, ScoreInputError, ValueError) as err:
         print(f"reportbench metrics audit: {err}", file=sys.stderr)
         return 2
@@ -170,6 +174,34 @@ def audit(args, options) -> int:
     for name, reason in result.unavailable.items():
         print(f"reportbench metrics audit: {name} not audited: {reason}", file=sys.stderr)
     print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 0
+
+
+def judging_sheet(args) -> int:
+    """`reportbench metrics judging-sheet`: real outputs of runs, drawn for readers to judge."""
+    from reportbench.cases import DOMAINS, CaseFileError, read_cases
+    from reportbench.judged import draw_outputs, write_sheet
+    from reportbench.paths import packaged_data_dir
+    from reportbench.records import RunsError
+    from reportbench.runs import load_runs
+
+    try:
+        files = [Path(args.data)] if args.data else [packaged_data_dir() / f"{d}.jsonl" for d in DOMAINS]
+        cases = {c["id"]: c for path in files for c in read_cases(path)}
+        rows = draw_outputs(load_runs(args.runs), args.cases_per_domain, args.per_case, args.seed)
+        unknown = sorted({r["id"] for r in rows} - set(cases))
+        if unknown:
+            raise RunsError(f"{args.runs}: case {unknown[0]} is not in "
+                            + (args.data if args.data else "the packaged cases") + " (give the case file with --data)")
+    except (CaseFileError, RunsError) as err:
+        print(f"reportbench metrics judging-sheet: {err}", file=sys.stderr)
+        return 2
+    if not rows:
+        print(f"reportbench metrics judging-sheet: {args.runs}: no case was answered by every model of these runs", file=sys.stderr)
+        return 2
+    written = write_sheet(rows, cases, args.out)
+    print(f"wrote {len(rows)} outputs of {len({r['id'] for r in rows})} cases: {written[0]} (fill in 'judgements'), "
+          f"{written[1]} (the reading sheet)", file=sys.stderr)
     return 0
 
 

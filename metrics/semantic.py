@@ -381,7 +381,6 @@ CROSS_ENCODER = Metric(
     needs=frozenset({MODEL}),
     similarity=True,
     summary=True,
-    primary_rank=1,
     settings=_cross_encoder_settings,
 )
 BI_ENCODER_COSINE = Metric(

@@ -17,7 +17,7 @@ TRAFFIC = [case["id"] for case in select_cases("traffic", "test")[:4]]
 
 def write_checkpoint(root, model, family, size, values, **extra):
     for domain, ids in (("pharma", PHARMA), ("traffic", TRAFFIC)):
-        scores = {case_id: dict({"bi_encoder_cosine": v}, **extra.get(case_id, {})) for case_id, v in zip(ids, values)}
+        scores = {case_id: dict({"bi_encoder_cosine": v, "fact_recall": 0.5}, **extra.get(case_id, {})) for case_id, v in zip(ids, values)}
         write_cell(root, scores, model=model, task=f"reportbench_{domain}_d", tags={"family": family, "training_cases": size})
 
 
@@ -80,7 +80,8 @@ def test_page_has_learning_curve_failures_worst_cases_and_rebuilds_byte_for_byte
 
 
 def test_compare_steps_pairs_neighbouring_sizes_with_holm(curve_runs, tmp_path):
-    result = run_cli(["reportbench", "compare", str(curve_runs), "--steps", "training_cases", "--where", "tags.family=s"], tmp_path)
+    result = run_cli(["reportbench", "compare", str(curve_runs), "--steps", "training_cases", "--where", "tags.family=s",
+                      "--metric", "bi_encoder_cosine"], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "training_cases=0 → 20 (s-0 → s-20)" in result.stdout and "training_cases=20 → 40 (s-20 → s-40)" in result.stdout
     assert "Holm p" in result.stdout and "+0.1000" in result.stdout
@@ -107,6 +108,6 @@ def test_leaderboard_index_lists_each_page(curve_runs, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in (boards / "README.md").read_text().splitlines()
             if line.startswith("| [")]
-    assert rows == [["[curve](curve/README.md)", "Curve page", "2026-11-20", "5: g-0, g-80, s-0, s-20, s-40", "10", "`bi_encoder_cosine`"]]
+    assert rows == [["[curve](curve/README.md)", "Curve page", "2026-11-20", "5: g-0, g-80, s-0, s-20, s-40", "10", "`fact_recall`"]]
     empty = run_cli(["reportbench", "leaderboard-index", str(tmp_path / "nothing")], tmp_path)
     assert empty.returncode == 2 and "no page" in empty.stderr

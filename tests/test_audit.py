@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,7 @@ from reportbench.metrics.facts import person_names
 from reportbench.paths import packaged_data_dir
 
 DATA = packaged_data_dir()
+REPO = Path(__file__).resolve().parent.parent
 CASES = {c["id"]: c for d in ("pharma", "traffic") for c in read_cases(DATA / f"{d}.jsonl")}
 
 
@@ -80,14 +83,110 @@ def test_ties_count_half_and_direction_is_respected():
     assert 0 <= low < high <= 1
 
 
+def _judged_rows() -> list[dict]:
+    return [json.loads(line) for line in (DATA / audit.JUDGED_FILE).read_text(encoding="utf-8").splitlines()]
+
+
+def test_the_judged_outputs_are_real_outputs_of_the_published_page_each_read_by_two_readers():
+    rows = _judged_rows()
+    test_cases = {i: c for i, c in CASES.items() if c["split"] == "test"}
+    candidates = audit.read_judged_file(DATA / audit.JUDGED_FILE, test_cases)
+    assert len(candidates) == len(rows) == 120 and {c.role for c in candidates} == {"judged"}
+    assert pd.Series([c.case_id for c in candidates]).value_counts().eq(5).all()
+    assert all(len(c.readers) == 2 for c in candidates)
+    assert {g for c in candidates for g in c.readers} >= {0, 1, 2, 3}
+    with pytest.raises(audit.AuditInputError, match="is not a case of the audited split"):
+        audit.read_judged_file(DATA / audit.JUDGED_FILE, {i: c for i, c in CASES.items() if c["split"] == "dev"})
+
+
+def test_judging_sheet_redraws_the_packaged_outputs_from_the_published_page(tmp_path, capsys):
+    """The packaged file is the command's draw from the page's data (same cases, cells, reports as scored),
+    plus the readers' judgements; the reading sheet shows no model name."""
+    out = tmp_path / "sheet.jsonl"
+    assert main(["metrics", "judging-sheet", str(REPO / "leaderboards" / "two-families" / "data"), "--out", str(out)]) == 0
+    drawn = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert drawn == [{**row, "judgements": []} for row in _judged_rows()]
+    sheet = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert sheet.count("### Output ") == 120 and "## Case pharma-003" in sheet
+    assert not any(model in sheet for model in {row["model"] for row in drawn})
+    with pytest.raises(audit.AuditInputError, match="a reading sheet's rows stay empty until read"):
+        audit.read_judged_file(out, CASES)
+    assert main(["metrics", "judging-sheet", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+
+
+_JUDGEMENT = '{"grade": 2, "errors": [{"type": "wrong_fact", "quote": "x"}], "missing": ["why"]}'
+
+
+@pytest.mark.parametrize("line,message", [
+    ('{"id": "pharma-003", "output": "a", "report": "x", "judgements": []}', "field 'output': missing, empty or repeated"),
+    ('{"id": "pharma-003", "output": "b", "report": 3, "judgements": [%s]}' % _JUDGEMENT, "field 'report'"),
+    ('{"id": "pharma-003", "output": "b", "report": "x", "judgements": []}', "field 'judgements': expected a non-empty list"),
+    ('{"id": "pharma-003", "output": "b", "report": "x", "judgements": [{"grade": 5, "errors": [], "missing": []}]}',
+     "field 'judgements[0]'.grade: expected an integer 0-4"),
+    ('{"id": "pharma-003", "output": "b", "report": "x", "judgements": [%s, {"grade": 1, "errors": [{"type": "typo"}], "missing": []}]}'
+     % _JUDGEMENT, "field 'judgements[1]'.errors"),
+    ('{"id": "pharma-003", "output": "b", "report": "x", "judgements": [{"grade": 1, "errors": [], "missing": ["whom"]}]}',
+     "field 'judgements[0]'.missing"),
+    ('{"id": "pharma-999", "output": "b", "report": "x", "judgements": [%s]}' % _JUDGEMENT, "field 'id'"),
+])
+def test_a_bad_judged_row_is_named_by_file_line_and_field(tmp_path, line, message):
+    path = tmp_path / "judged.jsonl"
+    path.write_text('{"id": "pharma-003", "output": "a", "report": "fine", "judgements": [%s]}\n' % _JUDGEMENT + line + "\n")
+    with pytest.raises(audit.AuditInputError, match=re.escape(f"{path}:2: {message}")):
+        audit.read_judged_file(path, CASES)
+
+
+def test_agreement_with_the_readers_orders_pairs_within_a_case_and_counts_ties_half():
+    def judged(case_id, key, grades, errors, score):
+        return {**asdict(audit.Candidate(case_id, key, "judged", "", "text", source="j.jsonl", grade=float(np.mean(grades)),
+                                         errors=float(errors), readers=tuple(grades))), "rougeL": score}
+
+    table = pd.DataFrame([
+        judged("c1", "a", (4, 4), 0, 0.9), judged("c1", "b", (2, 1), 1, 0.5), judged("c1", "c", (0, 0), 1, 0.5),
+        judged("c2", "a", (3, 1), 0, 0.1), judged("c2", "b", (1, 2), 2, 0.8),  # the metric reverses this case
+        judged("c3", "a", (2, 2), 1, 0.3),  # a case with one output has no pair
+    ])
+    column = audit.MetricColumn("rougeL", "rougeL", audit.MetricOptions())
+    rates = audit.judged_agreement(table, [column]).set_index("criterion")
+    # c1: a>b, a>c right, b~c a tie (0.5) -> 2.5/3; c2: wrong -> 0; mean over cases
+    assert rates.loc["grade", "rate"] == pytest.approx((2.5 / 3 + 0) / 2)
+    assert rates.loc["grade", "n_pairs"] == 4 and rates.loc["grade", "n_cases"] == 2
+    # fewer errors, only between outputs graded 1 or more: c1 a (0) vs b (1); c2 a (0) vs b (2)
+    assert rates.loc["fewer_errors", "rate"] == pytest.approx(0.5) and rates.loc["fewer_errors", "n_pairs"] == 2
+    readers = audit.reader_agreement(table)["j.jsonl"]
+    # c1: every pair ordered alike by both readers (6 ordered reader-pairs); c2: reader 1 says a>b, reader 2 a<b (2 disagreements)
+    assert readers == {"readers": 2, "rate": pytest.approx(6 / 8), "n_pairs": 8}
+
+
 @pytest.fixture(scope="module")
 def text_audit():
-    """The audit of six test cases with text metrics only (no model)."""
-    cases = audit.load_audit_cases("test", None, limit=3)
+    """The audit of six test cases with judged outputs, with text metrics only (no model)."""
+    judged_ids = list(dict.fromkeys(row["id"] for row in _judged_rows()))
+    chosen = {i for domain in ("pharma", "traffic") for i in [j for j in judged_ids if j.startswith(domain)][:3]}
+    cases = [c for c in audit.load_audit_cases("test", None) if c["id"] in chosen]
     return audit.run_audit(cases, audit.packaged_rewrites(), audit.MetricOptions(),
                            candidate_files=[str(DATA / audit.HANDWRITTEN_FILE)],
                            metrics=["rougeL", "bleu", "fact_recall", "hallucinated_facts"],
-                           skip_ids=audit.skipped_by_limit("test", None, cases))
+                           skip_ids=audit.skipped_by_limit("test", None, cases), judged_files=[str(DATA / audit.JUDGED_FILE)])
+
+
+def test_judged_outputs_give_each_metric_its_agreement_with_the_readers(text_audit, tmp_path):
+    judged = text_audit.judged.set_index(["metric", "criterion"])
+    assert set(judged.index) == {(m, c) for m in ("rougeL", "bleu", "fact_recall", "hallucinated_facts") for c in audit.JUDGED_CRITERIA}
+    assert judged["rate"].between(0, 1).all() and judged.loc[(slice(None), "grade"), "n_cases"].eq(6).all()
+    assert judged.loc[("fact_recall", "grade"), "rate"] > 0.6  # real outputs with fewer facts kept are graded lower
+    assert text_audit.meta["judged_outputs"] == 30 and text_audit.meta["reader_agreement"][audit.JUDGED_FILE]["readers"] == 2
+    page = audit.markdown(text_audit)
+    assert f"## Real model outputs judged by reading — {audit.JUDGED_FILE}" in page and "30 outputs of 6 cases" in page
+    assert "the ceiling for a metric" in page
+    # judged outputs take no part in the controls and the damage pairs
+    assert set(text_audit.controls["n_cases"]) == {6}
+    summary = audit.validity_summary(text_audit, {})
+    assert set(summary["metrics"]["fact_recall"]["judged"][audit.JUDGED_FILE]) == {"grade", "fewer_errors", "spearman_with_grade"}
+    path = tmp_path / "validity.json"
+    path.write_text(json.dumps(summary))
+    assert "judged by reading, it orders two outputs of one case" in audit.validity_sentence("fact_recall", path)
 
 
 def test_audit_rates_cover_every_class_in_both_settings(text_audit):
@@ -121,12 +220,12 @@ def test_controls_are_reported_per_metric(text_audit):
 
 def test_audit_writes_table_figure_and_data(text_audit, tmp_path):
     written = audit.write(text_audit, tmp_path, {"rougeL": ["date"]})
-    assert {p.name for p in written} >= {"audit.md", "audit.png", "rates.csv", "controls.csv", "candidates.jsonl", "audit.json"}
+    assert {p.name for p in written} >= {"audit.md", "audit.png", "rates.csv", "controls.csv", "candidates.jsonl", "audit.json", "judged.csv"}
     page = (tmp_path / "audit.md").read_text()
     assert "## hard setting — generated damage" in page and "## Controls" in page and " †" in page
     assert (tmp_path / "audit.png").read_bytes()[:4] == b"\x89PNG"
     candidates = pd.read_json(tmp_path / "candidates.jsonl", lines=True)
-    assert {"reference", "faithful", "damaged", "control"} <= set(candidates["role"])
+    assert {"reference", "faithful", "damaged", "control", "judged"} <= set(candidates["role"])
 
 
 def test_faithful_run_outputs_become_clean_candidates(tmp_path):
@@ -170,3 +269,21 @@ def test_audit_command_with_the_model_metrics(tmp_path, capsys):
     sentence = audit.validity_sentence("cross_encoder", tmp_path / "validity.json")
     assert sentence.startswith("Validity of `cross_encoder`") and "one-fact changes" in sentence
     assert audit.validity_sentence("cross_encoder", tmp_path / "missing.json") is None
+
+
+def test_the_default_ranking_metric_is_the_one_the_published_audit_supports():
+    """Of the metrics that catch a changed fact in a near-copy of the reference (hard setting, one-fact
+    mean >= 0.9), the default ranking metric orders real outputs most like the readers; every
+    default ranking metric orders them clearly better than chance. A retrained metric model that
+    earns the place shows up here."""
+    from reportbench.metrics import PRIMARY_PREFERENCE
+
+    published = json.loads(audit.validity_file().read_text(encoding="utf-8"))["metrics"]
+
+    def real(metric):
+        return published[metric]["judged"][audit.JUDGED_FILE]["grade"]
+
+    catching = [m for m, entry in published.items() if entry["generated"]["hard"]["one_fact_mean"] >= 0.9]
+    assert PRIMARY_PREFERENCE[0] in catching
+    assert max(catching, key=real) == PRIMARY_PREFERENCE[0]
+    assert all(real(m) >= 0.75 for m in PRIMARY_PREFERENCE)

@@ -94,15 +94,15 @@ def test_configs_missing_cases_are_named_not_ranked(runs_dir, tmp_path):
 def test_primary_metric_defaults_and_choice(runs_dir, tmp_path):
     runs = load_runs(runs_dir)
     metric, reason = choose_primary(runs.complete_metrics, None)
-    assert metric == "bi_encoder_cosine" and "no cross-encoder" in reason
+    assert metric == "bi_encoder_cosine" and reason.endswith("since `fact_recall` is not in every sample of these runs")
     assert choose_primary(runs.complete_metrics, "rougeL")[0] == "rougeL"
     with pytest.raises(RunsError, match="no better direction"):
         choose_primary(runs.complete_metrics, "words")
     with pytest.raises(RunsError, match="unknown metric"):
         choose_primary(runs.complete_metrics, "nope")
-    with_ce = tmp_path / "with_ce"
-    write_cell(with_ce, {"pharma-001": {"cross_encoder": 0.4}, "pharma-002": {"cross_encoder": 0.6}})
-    assert choose_primary(load_runs(with_ce).complete_metrics, None)[0] == "cross_encoder"
+    with_facts = tmp_path / "with_facts"
+    write_cell(with_facts, {"pharma-001": {"cross_encoder": 0.4, "fact_recall": 0.5}, "pharma-002": {"cross_encoder": 0.6, "fact_recall": 1.0}})
+    assert choose_primary(load_runs(with_facts).complete_metrics, None) == ("fact_recall", "`fact_recall`, the default")
 
 
 def test_lower_is_better_primary_ranks_ascending(runs_dir):

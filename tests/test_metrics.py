@@ -79,7 +79,7 @@ def test_metrics_declare_what_they_need():
     assert {n for n, m in METRICS.items() if "titles" in m.needs} == {"title_rougeL", "title_bi_encoder"}
     assert {n for n, m in METRICS.items() if "generation" in m.needs} == {"json_valid", "truncated"}
     assert all("model" in METRICS[n].needs for n in ("cross_encoder", "bi_encoder_cosine", "bertscore_f1"))
-    assert PRIMARY_PREFERENCE == ("cross_encoder", "bi_encoder_cosine")
+    assert PRIMARY_PREFERENCE == ("fact_recall", "bi_encoder_cosine")
     assert SUMMARY_METRICS == ("cross_encoder", "bi_encoder_cosine", "bertscore_f1", "rougeL", "fact_recall", "json_valid")
     with pytest.raises(ValueError, match="unknown needs"):
         type(METRICS["words"])(name="x", description="", higher_is_better=True, sample_fn=len, needs=frozenset({"gpu"}))

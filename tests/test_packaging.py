@@ -43,6 +43,7 @@ def test_tasks_data_and_metrics_ship_in_the_wheel(wheel_names):
         "reportbench/metrics/lexical.py",
         "reportbench/tasks/data/rewrites.jsonl",
         "reportbench/tasks/data/damaged_test.jsonl",
+        "reportbench/tasks/data/judged_test.jsonl",
         "reportbench/metrics/validity.json",
         "reportbench/metrics/judge_rubric.yaml",
         "reportbench/metrics/fact_cross_encoder/weights.safetensors",

@@ -1,5 +1,6 @@
 """The committed leaderboard pages: rebuilt from their data/ they are the same markdown, and every figure they link exists."""
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from reportbench.audit import JUDGED_FILE, validity_file
 from reportbench.leaderboard import PAGE
 from reportbench.runs import load_runs
 
@@ -61,6 +63,11 @@ def test_two_family_page_ranks_seven_checkpoints_by_fact_recall_and_says_why_not
     assert samples["cross_encoder"].corr(samples["fact_recall"], method="spearman") < 0 < 0.7 < samples["fact_recall"].corr(
         samples["bi_encoder_cosine"], method="spearman")
     assert "Not `cross_encoder`: on this page's 792 outputs 92% of its scores lie between 0.015 and 0.020" in page
+    # and the readers' judgements of 120 of these outputs, as the published audit measured them
+    judged = {m: e["judged"][JUDGED_FILE]["grade"] for m, e in json.loads(validity_file().read_text())["metrics"].items()}
+    assert judged["cross_encoder"] < 0.5 < judged["fact_recall"]
+    assert (f"the readers do in {judged['cross_encoder']:.2f} of pairs, worse than chance, against "
+            f"{judged['fact_recall']:.2f} for `fact_recall`") in page
     ranking = page.split("## Ranking")[1].split("### Every other metric")[0]
     assert all(f"| {model} " in ranking for model in models)
     for section in ("## Learning curve", "## Failure modes", "## Worst cases"):
