@@ -27,7 +27,7 @@ $(STAMP): setup.cfg pyproject.toml
 venv: $(STAMP)
 
 test: venv
-	$(BIN)/python -m pytest -v
+	$(BIN)/python -m pytest -v --durations=25
 
 # The metric-validity audit of the test split (~7 min on 2 cores); it refreshes the summary that
 # leaderboards quote (metrics/validity.json). metrics/README.md shows build/audit/audit.md.

@@ -11,7 +11,9 @@ than its damaged counterpart:
   (a metric that rewards surface closeness to the reference prefers the copy);
 - controls: the reference must score at least as well as every rewrite and above every damaged
   copy, and each meaning-preserving edit of the reference (date/number formats, sentence order)
-  above every damaged copy, so that no metric passes by punishing near-copies.
+  above every damaged copy, so that no metric passes by punishing near-copies;
+- real outputs judged by reading (`reportbench.judged`): how often the metric orders two model
+  outputs of one case as their readers' grades do, and the one with fewer factual errors first.
 
 Detection rate = share of (clean, damaged) pairs where the metric prefers the clean one, ties
 counted half; 95% CI by a percentile bootstrap over cases (the pairs of one case are not
@@ -394,21 +396,22 @@ def reader_agreement(table: pd.DataFrame) -> dict[str, dict]:
 
 
 def judged_agreement(table: pd.DataFrame, columns: Sequence[MetricColumn], seed: int = 0) -> pd.DataFrame:
-    """Per metric column and judged file: the share of judged pairs the metric orders as the reader
-    did (ties half, bootstrap CI over cases), and the Spearman correlation of the metric with the grade."""
+    """Per metric column and judged file: the share of judged pairs the metric orders as the readers
+    did (ties half, bootstrap CI over cases), and the Spearman correlation of the metric with the mean grade."""
     from scipy.stats import spearmanr
 
+    judged = table[table["role"] == "judged"]
     rows = []
     for column, scored in _scored_columns(table, judged_pairs(table), columns):
         sign = 1.0 if METRICS[column.metric].higher_is_better else -1.0
-        for (source, criterion), group in scored.groupby(["source", "criterion"], sort=False):
-            judged = table[(table["role"] == "judged") & (table["source"] == source)]
-            values = sign * judged[column.label].to_numpy(dtype=float)
+        for source, outputs in judged.groupby("source", sort=False):
+            values = sign * outputs[column.label].to_numpy(dtype=float)
             finite = np.isfinite(values)
-            rho = spearmanr(judged["grade"].to_numpy()[finite], values[finite])[0] if finite.sum() > 2 else float("nan")
-            per_case = group.groupby("case_id")["detected"].mean()
-            rows.append({"metric": column.label, "source": source, "criterion": criterion,
-                         **_rate_row(per_case, len(group), seed), "spearman_with_grade": float(rho)})
+            rho = float(spearmanr(outputs["grade"].to_numpy()[finite], values[finite])[0]) if finite.sum() > 2 else float("nan")
+            for criterion, group in scored[scored["source"] == source].groupby("criterion", sort=False):
+                per_case = group.groupby("case_id")["detected"].mean()
+                rows.append({"metric": column.label, "source": source, "criterion": criterion,
+                             **_rate_row(per_case, len(group), seed), "spearman_with_grade": rho})
     return pd.DataFrame(rows)
 
 
@@ -584,7 +587,7 @@ def markdown(result: AuditResult, held_out: Mapping[str, Sequence[str]] | None =
 
 
 def judged_table(judged: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Metrics down; agreement with the reader per criterion ("rate [CI]") and the Spearman correlation with the grade across."""
+    """Metrics down; agreement with the readers per criterion ("rate [CI]") and the Spearman correlation with the grade across."""
     chosen = judged[judged["source"] == source]
     wide = chosen.assign(cell=chosen.apply(_cell, axis=1)).pivot(index="metric", columns="criterion", values="cell")
     wide = wide.reindex(index=list(dict.fromkeys(chosen["metric"])), columns=[c for c in JUDGED_CRITERIA if c in set(chosen["criterion"])])
@@ -675,7 +678,7 @@ def print_summary(result: AuditResult, stream=sys.stdout) -> None:
     for source in dict.fromkeys(result.judged["source"]) if not result.judged.empty else []:
         chosen = result.judged[result.judged["source"] == source]
         wide = chosen.pivot(index="metric", columns="criterion", values="rate").reindex(index=list(dict.fromkeys(chosen["metric"])))
-        print(f"real outputs judged by reading ({source}), agreement with the reader:", file=stream)
+        print(f"real outputs judged by reading ({source}), agreement with the readers:", file=stream)
         print(wide.round(2).to_string(), file=stream)
 
 
