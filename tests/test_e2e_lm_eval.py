@@ -76,7 +76,7 @@ def test_all_eight_tasks_and_groups(tiny_llama, tmp_path):
     assert "4 model configuration(s) (prompt × decoding), 8 cells" in (tmp_path / "board" / "README.md").read_text()
     compared = run_cli(["reportbench", "compare", str(out), str(out), "--select-a", "prompt=A", "--select-b", "prompt=D"], tmp_path)
     assert compared.returncode == 0, compared.stderr[-3000:]
-    assert "| all | cross_encoder ↑" in compared.stdout and "| 4 " in compared.stdout
+    assert "| all | fact_recall ↑" in compared.stdout and "| 4 " in compared.stdout  # the default ranking metric
 
 
 def test_chat_template_and_dev_split_via_reportbench_passthrough(tiny_llama, tmp_path):
