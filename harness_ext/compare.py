@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reportbench.audit import validity_sentence
 from reportbench.labels import config_label, markdown_table, p_value
 from reportbench.metrics import METRICS
 from reportbench.metrics.confidence import PAIRED_SETTINGS, holm, paired_difference
@@ -120,6 +121,12 @@ def verdict(metric: str, stats: dict, alpha: float = 0.05) -> str:
     return f"On `{metric}`, **no clear difference**: the 95% CI includes 0 {summary}."
 
 
+def _validity(metric: str) -> list[str]:
+    """What the published audit says about ``metric`` (a paragraph), or nothing when it was not audited."""
+    sentence = validity_sentence(metric)
+    return [sentence, ""] if sentence else []
+
+
 def compare(a: Side, b: Side, metrics: list[str], resamples: int, seed: int, tie_margin: float) -> str:
     pair(a, b)
     b_scores = b.scores.reindex(a.scores.index)
@@ -153,6 +160,7 @@ def compare(a: Side, b: Side, metrics: list[str], resamples: int, seed: int, tie
         "",
         verdict(*first),
         "",
+        *_validity(first[0]),
         markdown_table(stats_table(rows)),
         "",
     ]
@@ -219,7 +227,7 @@ def compare_steps(runs: Runs, path: str, tag: str, metrics: list[str] | None, re
         metrics = [choose_primary(runs.complete_metrics, None)[0]]
     lines = [f"# Paired comparison between neighbouring values of `{tag}`", ""]
     for metric in metrics:
-        lines += [f"`{metric}`:", "", markdown_table(steps_rows(pairs, metric, resamples, seed, tie_margin)), ""]
+        lines += [f"`{metric}`:", "", markdown_table(steps_rows(pairs, metric, resamples, seed, tie_margin)), "", *_validity(metric)]
     lines += [f"Each row: the runs tagged with the next value (B) against the runs tagged with the one before (A), "
               f"one pair per case (configurations and seeds of a case averaged); both sides ran the same configurations "
               f"and cases. CI: {PAIRED_SETTINGS['ci']} ({resamples} resamples, seed {seed}). p: {PAIRED_SETTINGS['p_value']}; "
@@ -229,8 +237,13 @@ def compare_steps(runs: Runs, path: str, tag: str, metrics: list[str] | None, re
 
 def choose_metrics(a: Side, b: Side, requested: list[str] | None, all_metrics: bool) -> list[str]:
     shared = [m for m in a.scores.columns if m in b.scores.columns and m in METRICS]
-    if all_metrics:
-        return [m for m in shared if METRICS[m].higher_is_better is not None]
+    if all_metrics:  # every score metric, the default ranking metric first: the verdict and breakdowns are about it
+        scored = [m for m in shared if METRICS[m].higher_is_better is not None]
+        try:
+            default = choose_primary(Runs(a.runs.cells, pd.concat([a.runs.samples, b.runs.samples])).complete_metrics, None)[0]
+        except RunsError:
+            return scored
+        return sorted(scored, key=lambda m: m != default)
     if requested:
         for metric in requested:
             if metric not in METRICS:
@@ -239,9 +252,7 @@ def choose_metrics(a: Side, b: Side, requested: list[str] | None, all_metrics: b
                 raise RunsError(f"metric {metric!r} is not in every sample of both runs; available: {', '.join(shared)}")
             higher_is_better(metric)
         return list(requested)
-    both = Runs(a.runs.cells, pd.concat([a.runs.samples, b.runs.samples]))
-    metric, _ = choose_primary(both.complete_metrics, None)
-    return [metric]
+    return [choose_primary(Runs(a.runs.cells, pd.concat([a.runs.samples, b.runs.samples])).complete_metrics, None)[0]]
 
 
 def _steps_main(args) -> str:

@@ -119,6 +119,11 @@ def test_all_metrics_and_metric_choice(tmp_path):
     b = write_run(tmp_path / "b", TUNED)
     every = compare(tmp_path, a, b, "--all-metrics")
     assert every.returncode == 0 and "| hallucinated_facts ↓" in every.stdout and "| words" not in every.stdout
+    # the default ranking metric (here bi_encoder_cosine: these samples have no fact_recall) comes first, and the verdict
+    # and the published audit's word on it are about it
+    first_row = next(line for line in every.stdout.splitlines() if line.startswith("| all "))
+    assert "| bi_encoder_cosine ↑" in first_row and "On `bi_encoder_cosine`" in every.stdout
+    assert "Validity of `bi_encoder_cosine` with the default metric models" in every.stdout
     one = compare(tmp_path, a, b, "--metric", "rougeL")
     assert one.returncode == 0 and "| rougeL ↑" in one.stdout and "bi_encoder_cosine" not in one.stdout.split("# Paired")[1].split("Per case")[0]
     bad = compare(tmp_path, a, b, "--metric", "cross_encoder")
