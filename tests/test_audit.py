@@ -287,3 +287,17 @@ def test_the_default_ranking_metric_is_the_one_the_published_audit_supports():
     assert PRIMARY_PREFERENCE[0] in catching
     assert max(catching, key=real) == PRIMARY_PREFERENCE[0]
     assert all(real(m) >= 0.75 for m in PRIMARY_PREFERENCE)
+
+
+def test_the_data_card_states_the_judged_outputs_as_they_are():
+    from collections import Counter
+
+    card = (DATA / "README.md").read_text(encoding="utf-8")
+    rows = _judged_rows()
+    pairs = [tuple(j["grade"] for j in row["judgements"]) for row in rows]
+    same, near = sum(a == b for a, b in pairs), sum(abs(a - b) <= 1 for a, b in pairs)
+    text = " ".join(card.split())
+    assert f"same grade to {same} of {len(rows)} outputs" in text and f"within one grade: {near}," in text
+    types = Counter(e["type"] for row in rows for j in row["judgements"] for e in j["errors"])
+    assert all(f"{n} `{kind}`" in text for kind, n in types.items()), types
+    assert f"| `{audit.JUDGED_FILE}` | {len(rows)} |" in card
