@@ -28,7 +28,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import combinations
+from itertools import combinations, permutations
 from pathlib import Path
 
 import numpy as np
@@ -387,10 +387,8 @@ def reader_agreement(table: pd.DataFrame) -> dict[str, dict]:
         agree = []
         for _, case in group.groupby("case_id", sort=False):
             for a, b in combinations(case["readers"], 2):
-                for x in range(readers):
-                    for y in range(readers):
-                        if x != y and a[x] != b[x]:
-                            agree.append(0.5 if a[y] == b[y] else float((a[y] > b[y]) == (a[x] > b[x])))
+                agree += [0.5 if a[y] == b[y] else float((a[y] > b[y]) == (a[x] > b[x]))
+                          for x, y in permutations(range(readers), 2) if a[x] != b[x]]
         out[source] = {"readers": readers, "rate": float(np.mean(agree)) if agree else float("nan"), "n_pairs": len(agree)}
     return out
 

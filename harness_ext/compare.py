@@ -235,12 +235,17 @@ def compare_steps(runs: Runs, path: str, tag: str, metrics: list[str] | None, re
     return "\n".join(lines)
 
 
+def _default_metric(a: Side, b: Side) -> str:
+    """The default ranking metric over the samples of both sides (RunsError when none is complete)."""
+    return choose_primary(Runs(a.runs.cells, pd.concat([a.runs.samples, b.runs.samples])).complete_metrics, None)[0]
+
+
 def choose_metrics(a: Side, b: Side, requested: list[str] | None, all_metrics: bool) -> list[str]:
     shared = [m for m in a.scores.columns if m in b.scores.columns and m in METRICS]
     if all_metrics:  # every score metric, the default ranking metric first: the verdict and breakdowns are about it
         scored = [m for m in shared if METRICS[m].higher_is_better is not None]
         try:
-            default = choose_primary(Runs(a.runs.cells, pd.concat([a.runs.samples, b.runs.samples])).complete_metrics, None)[0]
+            default = _default_metric(a, b)
         except RunsError:
             return scored
         return sorted(scored, key=lambda m: m != default)
@@ -252,7 +257,7 @@ def choose_metrics(a: Side, b: Side, requested: list[str] | None, all_metrics: b
                 raise RunsError(f"metric {metric!r} is not in every sample of both runs; available: {', '.join(shared)}")
             higher_is_better(metric)
         return list(requested)
-    return [choose_primary(Runs(a.runs.cells, pd.concat([a.runs.samples, b.runs.samples])).complete_metrics, None)[0]]
+    return [_default_metric(a, b)]
 
 
 def _steps_main(args) -> str:

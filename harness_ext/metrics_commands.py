@@ -142,9 +142,10 @@ def audit(args, options) -> int:
         cases = validity.load_audit_cases(args.split, args.data, args.limit)
         candidate_files = list(args.candidates or [])
         judged_files = list(args.judged or [])
-        if args.split == "test" and not args.data and not args.no_handwritten:
+        packaged_test = args.split == "test" and not args.data  # the packaged test split: its hand-made files come too
+        if packaged_test and not args.no_handwritten:
             candidate_files.insert(0, str(packaged_data_dir() / validity.HANDWRITTEN_FILE))
-        if args.split == "test" and not args.data and not args.no_judged:
+        if packaged_test and not args.no_judged:
             judged_files.insert(0, str(packaged_data_dir() / validity.JUDGED_FILE))
         rewrites = validity.read_rewrites(args.rewrites) if args.rewrites else validity.packaged_rewrites()
         known = {c["id"] for c in cases}
