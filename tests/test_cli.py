@@ -2,7 +2,7 @@ import pytest
 from conftest import REPO, run_cli
 
 from reportbench.cli import main
-from reportbench.lm_eval_cli import _new_results_files, _pop_include_paths, _sampling_needs_do_sample
+from reportbench.lm_eval_cli import _new_results_files, _only_our_tasks, _pop_include_paths, _sampling_needs_do_sample, _without_builtin_tasks
 
 
 def test_tasks_dir_lists_the_eight_tasks_and_three_groups(capsys):
@@ -34,6 +34,33 @@ def test_user_include_paths_are_kept_beside_ours():
     assert rest == ["--tasks", "x", "--limit", "1"] and include == ["/a", "/b"]
     with pytest.raises(SystemExit, match="needs a folder"):
         _pop_include_paths(["--include_path"])
+
+
+@pytest.mark.parametrize(
+    "tasks, include, expected",
+    [
+        ("reportbench_pharma_d", [], True),
+        ("reportbench,reportbench_traffic_a", [], True),
+        (["reportbench_pharma", "reportbench_traffic_b"], [], True),
+        ("reportbench_pharma_d,hellaswag", [], False),  # a built-in task needs lm-eval's own index
+        ("reportbench_pharma_d", ["/my/tasks"], False),  # a user's folder may name built-in groups
+        (None, [], False),
+    ],
+)
+def test_only_runs_of_our_tasks_skip_lm_evals_builtin_index(tasks, include, expected):
+    assert _only_our_tasks(tasks, include) is expected
+
+
+def test_without_builtin_tasks_indexes_only_our_folder_and_restores_lm_eval():
+    import lm_eval.tasks
+
+    from reportbench.paths import tasks_dir
+
+    full = lm_eval.tasks.TaskManager
+    with _without_builtin_tasks():
+        manager = lm_eval.tasks.TaskManager(include_path=str(tasks_dir()))
+        assert "reportbench_pharma_d" in manager.all_tasks and "hellaswag" not in manager.all_tasks
+    assert lm_eval.tasks.TaskManager is full
 
 
 @pytest.mark.parametrize(
