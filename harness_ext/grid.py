@@ -21,6 +21,8 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -545,7 +547,7 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
     claims = CellClaims(lambda cell: claim_path(cell, root), lambda cell: is_done(cell, root))
     counts = {"written": 0, "skipped": 0}
     try:
-        with run_control.stop_on_signals():
+        with run_control.stop_on_signals(), environment_read_once():
             _run_cells(config, config_path, pending, root, task_manager, claims, counts)
     except GridStopped as stop:
         run_control.ignore_stop_signals()  # a second Ctrl-C must not break the cleanup (claims: released in finally)
@@ -560,6 +562,28 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
     skipped = f", {counts['skipped']} left to another process that had claimed them" if counts["skipped"] else ""
     print(f"reportbench grid: {counts['written']} cell(s) computed in this run{skipped}")
     return 0
+
+
+@contextmanager
+def environment_read_once():
+    """lm-eval's simple_evaluate describes the machine in every results.json (torch's collect_env: about
+    ten subprocesses, 0.6 s per call on 2 cores); in one grid process the machine does not change, so
+    it is read at the first cell and copied into every later one."""
+    import lm_eval.evaluator
+
+    original = lm_eval.evaluator.add_env_info
+    read: dict = {}
+
+    def add_env_info(storage: dict) -> None:
+        if not read:
+            original(read)
+        storage.update(deepcopy(read))
+
+    lm_eval.evaluator.add_env_info = add_env_info
+    try:
+        yield
+    finally:
+        lm_eval.evaluator.add_env_info = original
 
 
 CLAIMS_FOLDER = ".claims"  # under --output: hidden, so the run tables never read it, and out of the cell folders

@@ -443,3 +443,24 @@ def test_dry_run_lists_every_cell_with_its_settings(tmp_path):
     assert sum("greedy · 12 tok" in line for line in lines) == 2
     assert any("reportbench_traffic_d  seed=0  T=0.7 top_p=0.6 top_k=0 · 12 tok" in line for line in lines)
     assert not (tmp_path / "runs").exists()  # nothing written
+
+
+def test_the_environment_is_read_once_per_grid_process_and_lm_eval_is_restored(monkeypatch):
+    import lm_eval.evaluator
+
+    from reportbench.grid import environment_read_once
+
+    calls = []
+
+    def fake_add_env_info(storage):
+        calls.append(1)
+        storage.update({"pretty_env_info": "torch 2", "lm_eval_version": "0.4"})
+
+    monkeypatch.setattr(lm_eval.evaluator, "add_env_info", fake_add_env_info)
+    first, second = {"results": 1}, {}
+    with environment_read_once():
+        lm_eval.evaluator.add_env_info(first)
+        lm_eval.evaluator.add_env_info(second)
+    assert first == {"results": 1, "pretty_env_info": "torch 2", "lm_eval_version": "0.4"}
+    assert second == {"pretty_env_info": "torch 2", "lm_eval_version": "0.4"} and len(calls) == 1
+    assert lm_eval.evaluator.add_env_info is fake_add_env_info
