@@ -2,7 +2,13 @@ import pytest
 from conftest import REPO, run_cli
 
 from reportbench.cli import main
-from reportbench.lm_eval_cli import _new_results_files, _only_our_tasks, _pop_include_paths, _sampling_needs_do_sample, _without_builtin_tasks
+from reportbench.lm_eval_cli import (
+    _new_results_files,
+    _only_our_tasks,
+    _pop_include_paths,
+    _sampling_needs_do_sample,
+    _without_builtin_tasks,
+)
 
 
 def test_tasks_dir_lists_the_eight_tasks_and_three_groups(capsys):
