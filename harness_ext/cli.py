@@ -258,7 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--out", required=True, help="folder for weights.safetensors and training.json")
     trainer.add_argument("--max-steps", type=positive_int, help="stop each stage after this many steps (a quick check of the code path)")
     trainer.add_argument("--seed", type=int, default=0, help="added to every stage's seed (default 0)")
-    trainer.add_argument("--first-stages", help="a folder with an earlier run's stage-1 output (OUT.stage1): train only the last stage")
+    trainer.add_argument("--first-stages", help="a folder with the output of every stage but the last (OUT.stage1, or the "
+                         "shipped model with --with-written): train only the last stage")
+    trainer.add_argument("--with-written", action="store_true",
+                         help="add the stage tried and not shipped: reports written from the key fields (tasks/data/written_dev.jsonl)")
     trainer.add_argument("--compare-to", help="a trained folder (e.g. the shipped metrics/fact_cross_encoder): "
                          "score a fixed probe set with both and report the differences")
     trainer.add_argument("--tolerance", type=float, default=0.05, help="largest score difference accepted by --compare-to (default 0.05)")

@@ -17,6 +17,9 @@ Recipe (`RECIPE`): stage 1 trains from the base encoder with every trained damag
 alike; stage 2 continues from it for one epoch at half the learning rate, drawing the semantic
 errors (swap, omission, invented fact, negation) more often than the fact changes the marks
 already give away. Earlier stages are written next to the output (``OUT.stage1``).
+`WRITTEN_STAGE` (opt-in, not shipped) adds a stage on reports written from the key fields as models
+write them (`tasks/data/written_dev.jsonl`: faithful ones in two styles as further clean candidates,
+flawed ones with typed errors as damaged candidates).
 Everything is seeded and runs single-process on CPU, so a rerun on the same machine gives the
 same weights; `--compare-to` measures how far a rerun's scores are from the shipped model's.
 """
@@ -27,15 +30,18 @@ import hashlib
 import json
 import math
 import random
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from reportbench.audit import build_candidates, load_audit_cases, packaged_rewrites
+from reportbench.audit import AuditInputError, build_candidates, load_audit_cases, packaged_rewrites
 from reportbench.damage import CONTROL_CLASSES, DAMAGE_CLASSES, control
+from reportbench.jsonl import numbered_objects
 from reportbench.metrics.fact_cross_encoder import INPUT_FORMAT, MAX_LENGTH, TRAINING_FILE, WEIGHTS_FILE, load_trained, mark_pair
+from reportbench.paths import packaged_data_dir
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,9 @@ class TrainingSettings:
     threads: int = 2
     # a trained folder (weights.safetensors) to start from instead of the base encoder: a later stage
     init_from: str | None = None
+    # also train on the reports written from the key fields (WRITTEN_FILE): faithful ones as clean
+    # candidates (damaged copies of them too), flawed ones as damaged candidates
+    written: bool = False
 
     def __post_init__(self):
         unknown = sorted({name for name, _ in self.class_weights} - set(DAMAGE_CLASSES))
@@ -76,6 +85,81 @@ RECIPE: tuple[TrainingSettings, ...] = (
     TrainingSettings(),
     TrainingSettings(epochs=1, learning_rate=5e-5, seed=1, class_weights=SEMANTIC_WEIGHTS),
 )
+# Tried, not shipped (metrics/README.md): a third stage from the shipped model on the reports written
+# from the key fields (`train-cross-encoder --with-written`). It raised the easy setting and agreement
+# with the judged real outputs a little, but lowered hard negation; the figures are in the README.
+WRITTEN_STAGE = TrainingSettings(epochs=1, learning_rate=5e-5, seed=2, class_weights=SEMANTIC_WEIGHTS, written=True)
+
+WRITTEN_FILE = "written_dev.jsonl"  # reports written from the key fields of dev cases, faithful and flawed
+WRITTEN_STYLES = {"fields": "faithful, in the fields' order and much of their wording",
+                  "compact": "faithful, half to two thirds of the reference's length",
+                  "flawed": "written like 'fields' with one or two typed errors"}
+WRITTEN_ERRORS = ("wrong_fact", "swap", "invented", "reversal", "other_case")
+_TIME = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s*(?:am|pm|a\.m\.|p\.m\.)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class WrittenText:
+    case_id: str
+    style: str
+    text: str
+    errors: tuple[tuple[str, str, str], ...] = ()  # (type, quote, truth)
+
+    @property
+    def faithful(self) -> bool:
+        return not self.errors
+
+
+def read_written(path: str | Path, case_ids: Sequence[str]) -> dict[str, list[WrittenText]]:
+    """case id -> its written reports, from a JSONL file of {id, split: dev, style, text, errors}.
+
+    Every problem is an error naming file, line and field: a case that is not a dev case, a style
+    or error type outside the lists, a faithful text with errors, a flawed one without 1-2, an error
+    quote that is not in the text.
+    """
+    known = set(case_ids)
+    out: dict[str, list[WrittenText]] = {}
+    for line, record in numbered_objects(path):
+        where = f"{path}:{line}"
+        if isinstance(record, str):
+            raise AuditInputError(f"{where}: {record}")
+        if record.get("id") not in known:
+            raise AuditInputError(f"{where}: field 'id': {record.get('id')!r} is not a dev-split case")
+        if record.get("split") != "dev":
+            raise AuditInputError(f"{where}: field 'split': expected 'dev', got {record.get('split')!r}")
+        style, text, errors = record.get("style"), record.get("text"), record.get("errors")
+        if style not in WRITTEN_STYLES:
+            raise AuditInputError(f"{where}: field 'style': expected one of {list(WRITTEN_STYLES)}, got {style!r}")
+        if not isinstance(text, str) or not text.strip():
+            raise AuditInputError(f"{where}: field 'text': missing or not a non-empty string")
+        if not isinstance(errors, list) or (style == "flawed") != bool(errors) or len(errors) > 2:
+            raise AuditInputError(f"{where}: field 'errors': a flawed text has 1-2 errors, a faithful one none")
+        parsed = []
+        for i, error in enumerate(errors):
+            if not isinstance(error, dict) or error.get("type") not in WRITTEN_ERRORS:
+                raise AuditInputError(f"{where}: field 'errors[{i}].type': expected one of {list(WRITTEN_ERRORS)}")
+            if not isinstance(error.get("quote"), str) or error["quote"] not in text:
+                raise AuditInputError(f"{where}: field 'errors[{i}].quote': not found verbatim in 'text'")
+            parsed.append((error["type"], error["quote"], str(error.get("truth", ""))))
+        out.setdefault(record["id"], []).append(WrittenText(record["id"], style, text, tuple(parsed)))
+    return out
+
+
+def touches_held_out(text: WrittenText, case: Mapping[str, str], held_out: Sequence[str]) -> bool:
+    """A written wrong fact that changes a time or a place, when those classes are held out of training."""
+    place_words = {w for w in re.findall(r"[A-Z][\w'-]{2,}", case.get("where", ""))}
+    for kind, quote, truth in text.errors:
+        if kind != "wrong_fact":
+            continue
+        if "time" in held_out and (_TIME.search(quote) or _TIME.search(truth)):
+            return True
+        if "place" in held_out and any(w in quote or w in truth for w in place_words):
+            return True
+    return False
+
+
+def written_texts(cases: Sequence[Mapping[str, str]]) -> dict[str, list[WrittenText]]:
+    return read_written(packaged_data_dir() / WRITTEN_FILE, [c["id"] for c in cases])
 
 
 @dataclass
@@ -108,15 +192,23 @@ def training_cases() -> tuple[list[dict], dict[str, list[str]]]:
 
 
 def epoch_examples(cases: Sequence[Mapping[str, str]], rewrites: Mapping[str, Sequence[str]],
-                   settings: TrainingSettings, epoch: int) -> list[Example]:
+                   settings: TrainingSettings, epoch: int,
+                   written: Mapping[str, Sequence[WrittenText]] | None = None) -> list[Example]:
     """One epoch's (clean, damaged) pairs: a fresh sample of damaged copies per case, each with a clean partner.
 
     A damaged rewrite is paired with the rewrite (the easy setting); a damaged copy of the
     reference with the reference, the rewrite or a meaning-preserving edit of either (the hard
     setting when the partner is reworded), so near-copies are both right and wrong in training.
+    With ``settings.written``, the written faithful reports of a case (``written``) join its
+    rewrites, and each flawed one is paired with a written faithful report or the reference.
     """
     if any(c.get("split") != "dev" for c in cases):
         raise ValueError("the fact cross-encoder is trained on dev-split cases only")
+    if settings.written:
+        if written is None:
+            raise ValueError("settings.written: the written reports were not given")
+        rewrites = {c["id"]: [*rewrites.get(c["id"], ()), *(w.text for w in written.get(c["id"], ()) if w.faithful)]
+                    for c in cases}
     classes = [c for c in DAMAGE_CLASSES if c not in settings.held_out_classes]
     candidates = build_candidates(cases, rewrites, variants=2, seed=settings.seed * 1000 + epoch,
                                   classes=classes, invented_pool="train")
@@ -146,6 +238,15 @@ def epoch_examples(cases: Sequence[Mapping[str, str]], rewrites: Mapping[str, Se
         # The reference itself should score at least as well as any rewrite of it (an audit control).
         for rewrite in rewrites.get(case["id"], ())[:1]:
             examples.append(Example(reference, reference, rewrite, "reference_over_rewrite", both_faithful=True))
+        if settings.written:
+            free = [w.text for w in written.get(case["id"], ()) if w.faithful]
+            for flawed in written.get(case["id"], ()):
+                if flawed.faithful or touches_held_out(flawed, case, settings.held_out_classes):
+                    continue
+                kind = "written:" + "+".join(sorted({e[0] for e in flawed.errors}))
+                # against a faithful report written the same way (free wording on both sides) and the reference
+                for partner in ([rng.choice(free)] if free else []) + [reference]:
+                    examples.append(Example(reference, partner, flawed.text, kind))
     rng.shuffle(examples)
     return examples
 
@@ -177,6 +278,7 @@ def train(out: str | Path, settings: TrainingSettings = TrainingSettings(), prog
     torch.set_num_threads(settings.threads)
     torch.use_deterministic_algorithms(True)
     cases, rewrites = training_cases()
+    written = written_texts(cases) if settings.written else None
     base = resolve_model(settings.base)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
@@ -189,7 +291,7 @@ def train(out: str | Path, settings: TrainingSettings = TrainingSettings(), prog
     no_decay = [p for n, p in model.named_parameters() if n in trainable and p.ndim <= 1]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=settings.learning_rate)
-    first = epoch_examples(cases, rewrites, settings, 0)
+    first = epoch_examples(cases, rewrites, settings, 0, written)
     steps_per_epoch = math.ceil(len(first) / settings.batch_size)
     total = steps_per_epoch * settings.epochs if settings.max_steps is None else min(settings.max_steps, steps_per_epoch * settings.epochs)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_share * total), total)
@@ -198,7 +300,7 @@ def train(out: str | Path, settings: TrainingSettings = TrainingSettings(), prog
     model.train()
     bar = tqdm(total=total, desc="training fact cross-encoder", disable=not progress, file=sys.stderr)
     for epoch in range(settings.epochs):
-        examples = first if epoch == 0 else epoch_examples(cases, rewrites, settings, epoch)
+        examples = first if epoch == 0 else epoch_examples(cases, rewrites, settings, epoch, written)
         for start in range(0, len(examples), settings.batch_size):
             if report.steps >= total:
                 break
@@ -224,16 +326,16 @@ def train(out: str | Path, settings: TrainingSettings = TrainingSettings(), prog
             bar.set_postfix(epoch=epoch, loss=f"{sum(report.losses[-20:]) / len(report.losses[-20:]):.3f}")
         if checkpoints and epoch + 1 < settings.epochs:
             report.seconds = round(time.perf_counter() - started, 1)
-            _save(model, trainable, Path(out) / f"epoch{epoch + 1}", settings, cases, rewrites, len(first), report)
+            _save(model, trainable, Path(out) / f"epoch{epoch + 1}", settings, cases, rewrites, len(first), report, written)
     bar.close()
     report.seconds = round(time.perf_counter() - started, 1)
 
-    _save(model, trainable, Path(out), settings, cases, rewrites, len(first), report)
+    _save(model, trainable, Path(out), settings, cases, rewrites, len(first), report, written)
     return report
 
 
 def _save(model, trainable: set[str], out: Path, settings: TrainingSettings, cases, rewrites, pairs_per_epoch: int,
-          report: TrainingReport) -> None:
+          report: TrainingReport, written: Mapping[str, Sequence[WrittenText]] | None = None) -> None:
     import torch
     from safetensors.torch import save_file
 
@@ -256,6 +358,13 @@ def _save(model, trainable: set[str], out: Path, settings: TrainingSettings, cas
             "rewrites_sha256": _digest([r for c in cases for r in rewrites.get(c["id"], ())]),
             "pairs_per_epoch": pairs_per_epoch,
             "invented_sentences": "the 'train' pool of reportbench.damage (the audit draws from the disjoint 'audit' pool)",
+            **({"written": WRITTEN_FILE,
+                "written_sha256": _digest([w.text for c in cases for w in written.get(c["id"], ())]),
+                "written_faithful": sum(w.faithful for ws in written.values() for w in ws),
+                "written_flawed": sum(not w.faithful for ws in written.values() for w in ws),
+                "written_flawed_held_out": sum(touches_held_out(w, c, settings.held_out_classes)
+                                               for c in cases for w in written.get(c["id"], ()))}
+               if written is not None else {}),
         },
         "settings": {k: v for k, v in asdict(settings).items() if k != "init_from"},
         # the earlier stage this one started from (its own record, so the whole recipe is on file)

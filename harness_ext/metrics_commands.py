@@ -208,10 +208,11 @@ def judging_sheet(args) -> int:
 
 def train_cross_encoder(args) -> int:
     """`reportbench metrics train-cross-encoder`: train the fact-aware cross-encoder on the dev split."""
-    from reportbench.cross_encoder_training import RECIPE, compare, train_recipe
+    from reportbench.cross_encoder_training import RECIPE, WRITTEN_STAGE, compare, train_recipe
 
+    recipe = (*RECIPE, WRITTEN_STAGE) if args.with_written else RECIPE
     try:
-        reports = train_recipe(args.out, RECIPE, max_steps=args.max_steps, seed=args.seed,
+        reports = train_recipe(args.out, recipe, max_steps=args.max_steps, seed=args.seed,
                                first_stages=args.first_stages)
     except (OSError, ValueError) as err:
         print(f"reportbench metrics train-cross-encoder: {err}", file=sys.stderr)

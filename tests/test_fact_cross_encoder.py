@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections import Counter
 
 import pytest
 
@@ -169,8 +170,83 @@ def test_class_weights_shift_the_drawn_damage_and_are_checked():
         TrainingSettings(class_weights=(("negation", 0.0),))
 
 
-def test_train_cross_encoder_reports_a_missing_first_stage(tmp_path, capsys):
-    assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "m"), "--first-stages", str(tmp_path / "nope")]) == 2
+def test_the_written_reports_are_dev_only_faithful_ones_keep_every_fact_and_flawed_ones_are_typed():
+    from reportbench.cross_encoder_training import WRITTEN_ERRORS, training_cases, written_texts
+    from reportbench.metrics.facts import invented_facts, missing_facts
+
+    cases, _ = training_cases()
+    written = written_texts(cases)
+    by_id = {c["id"]: c for c in cases}
+    assert set(written) == set(by_id)  # every dev case, no test case
+    styles = Counter(w.style for texts in written.values() for w in texts)
+    assert styles == {"fields": len(cases), "compact": len(cases), "flawed": len(cases)}
+    references = {c["event_description"] for c in CASES} | {r for texts in packaged_rewrites().values() for r in texts}
+    for case_id, texts in written.items():
+        for text in texts:
+            assert text.text not in references
+            if text.faithful:
+                assert not missing_facts(by_id[case_id], text.text) and not invented_facts(by_id[case_id], text.text), (case_id, text.style)
+    errors = Counter(kind for texts in written.values() for w in texts for kind, _, _ in w.errors)
+    assert set(errors) == set(WRITTEN_ERRORS) and min(errors.values()) >= 0.1 * len(cases), errors
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"id": "pharma-999"}, "field 'id': 'pharma-999' is not a dev-split case"),
+    ({"split": "test"}, "field 'split': expected 'dev'"),
+    ({"style": "poem"}, "field 'style': expected one of"),
+    ({"text": " "}, "field 'text': missing or not a non-empty string"),
+    ({"errors": [{"type": "swap", "quote": "x"}]}, "field 'errors': a flawed text has 1-2 errors, a faithful one none"),
+    ({"style": "flawed", "errors": []}, "field 'errors'"),
+    ({"style": "flawed", "errors": [{"type": "typo", "quote": "A"}]}, "field 'errors[0].type'"),
+    ({"style": "flawed", "errors": [{"type": "swap", "quote": "not in the text"}]}, "field 'errors[0].quote': not found verbatim"),
+])
+def test_a_bad_written_row_names_file_line_and_field(tmp_path, row, message):
+    from reportbench.audit import AuditInputError
+    from reportbench.cross_encoder_training import read_written
+
+    case_id = next(c["id"] for c in CASES if c["split"] == "dev")
+    good = {"id": case_id, "split": "dev", "style": "fields", "text": "A report.", "errors": []}
+    path = tmp_path / "written.jsonl"
+    path.write_text(json.dumps(good) + "\n\n" + json.dumps(good | row) + "\n")
+    with pytest.raises(AuditInputError) as err:
+        read_written(path, [case_id])
+    assert str(err.value).startswith(f"{path}:3: {message}")
+
+
+def test_the_written_stage_pairs_flawed_reports_with_faithful_ones_and_keeps_held_out_errors_out():
+    from reportbench.cross_encoder_training import WRITTEN_STAGE, epoch_examples, touches_held_out, training_cases, written_texts
+
+    cases, rewrites = training_cases()
+    written = written_texts(cases)
+    examples = epoch_examples(cases, rewrites, WRITTEN_STAGE, 0, written)
+    by_id = {c["id"]: c for c in cases}
+    flawed = {w.text: w for texts in written.values() for w in texts if not w.faithful}
+    kept = [w for w in flawed.values() if not touches_held_out(w, by_id[w.case_id], WRITTEN_STAGE.held_out_classes)]
+    pairs = [e for e in examples if e.kind.startswith("written:")]
+    assert len(pairs) == 2 * len(kept) and 0 < len(flawed) - len(kept) <= 10  # each against a written faithful report and the reference
+    assert {e.damaged for e in pairs} == {w.text for w in kept}
+    faithful = {w.text for texts in written.values() for w in texts if w.faithful}
+    assert {e.clean for e in pairs} <= faithful | {c["event_description"] for c in cases}
+    # the written faithful reports also join the clean candidates that damaged copies are made of
+    assert any(e.clean in faithful for e in examples if not e.kind.startswith("written:"))
+    with pytest.raises(ValueError, match="written reports were not given"):
+        epoch_examples(cases, rewrites, WRITTEN_STAGE, 0)
+
+
+def test_a_written_wrong_time_or_place_is_kept_out_while_those_classes_are_held_out():
+    from reportbench.cross_encoder_training import WrittenText, touches_held_out
+
+    case = {"where": "Carrigtwohill site, Building 2, Cork, Ireland"}
+    time = WrittenText("x", "flawed", "at 10:25 it", (("wrong_fact", "at 10:25", "09:25"),))
+    place = WrittenText("x", "flawed", "in Galway", (("wrong_fact", "in Galway", "Cork"),))
+    swap = WrittenText("x", "flawed", "Ann found", (("swap", "Ann found", "Bob found it"),))
+    assert touches_held_out(time, case, ("time", "place")) and touches_held_out(place, case, ("time", "place"))
+    assert not touches_held_out(swap, case, ("time", "place")) and not touches_held_out(time, case, ())
+
+
+@pytest.mark.parametrize("extra", [[], ["--with-written"]])
+def test_train_cross_encoder_reports_a_missing_first_stage(tmp_path, capsys, extra):
+    assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "m"), "--first-stages", str(tmp_path / "nope"), *extra]) == 2
     assert "nope" in capsys.readouterr().err
 
 
