@@ -27,7 +27,7 @@ $(STAMP): setup.cfg pyproject.toml
 venv: $(STAMP)
 
 test: venv
-	$(BIN)/python -m pytest -v --durations=25
+	$(BIN)/python -m pytest -v -n 2 --durations=25
 
 # The metric-validity audit of the test split (~7 min on 2 cores); it refreshes the summary that
 # leaderboards quote (metrics/validity.json). metrics/README.md shows build/audit/audit.md.
@@ -42,7 +42,7 @@ train-cross-encoder: venv
 	$(BIN)/reportbench metrics train-cross-encoder --out build/fact_cross_encoder --compare-to metrics/fact_cross_encoder
 
 test-fast: venv
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n 2 -m "not slow"
 
 # ruff (settings in pyproject.toml), and the task YAMLs against their generator.
 lint: venv

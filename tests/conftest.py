@@ -16,6 +16,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 BIN = Path(sys.executable).parent
 
+# `make test` runs two pytest-xdist workers on the two cores: each worker, and every process it starts,
+# computes on one thread, so the workers do not fight over the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
+
 # Property tests: 1,000 examples per property (CI and `make test`); HYPOTHESIS_PROFILE=fast for a quick local run.
 try:
     from hypothesis import HealthCheck, settings
