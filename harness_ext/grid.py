@@ -21,12 +21,13 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
+from unittest import mock
 
 import yaml
 
@@ -564,11 +565,10 @@ def run_grid(config_path: str, output: str, shard_spec: str | None = None, limit
     return 0
 
 
-@contextmanager
-def environment_read_once():
+def environment_read_once() -> AbstractContextManager:
     """lm-eval's simple_evaluate describes the machine in every results.json (torch's collect_env: about
     ten subprocesses, 0.6 s per call on 2 cores); in one grid process the machine does not change, so
-    it is read at the first cell and copied into every later one."""
+    while this is open it is read at the first cell and copied into every later one."""
     import lm_eval.evaluator
 
     original = lm_eval.evaluator.add_env_info
@@ -579,11 +579,7 @@ def environment_read_once():
             original(read)
         storage.update(deepcopy(read))
 
-    lm_eval.evaluator.add_env_info = add_env_info
-    try:
-        yield
-    finally:
-        lm_eval.evaluator.add_env_info = original
+    return mock.patch.object(lm_eval.evaluator, "add_env_info", add_env_info)
 
 
 CLAIMS_FOLDER = ".claims"  # under --output: hidden, so the run tables never read it, and out of the cell folders

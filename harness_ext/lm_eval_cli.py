@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 from reportbench.decoding import implies_sampling
 from reportbench.metrics.judge import journal_summary, take_journal
@@ -97,24 +97,17 @@ def _only_our_tasks(tasks, user_include: list[str]) -> bool:
     return all(name in TASKS or name in GROUPS for name in names if name)
 
 
-@contextlib.contextmanager
-def _without_builtin_tasks() -> Iterator[None]:
+def _without_builtin_tasks() -> contextlib.AbstractContextManager:
     """lm-eval indexes its ~14.7k built-in task YAMLs on every run (12 s on 2 cores); a run of only our
-    tasks needs none of them, so its TaskManager is built with include_defaults=False."""
+    tasks needs none of them, so while this is open its TaskManager is built with include_defaults=False."""
     import lm_eval.tasks
 
-    full = lm_eval.tasks.TaskManager
-
-    class OursOnly(full):
+    class OursOnly(lm_eval.tasks.TaskManager):
         def __init__(self, *args, **kwargs):
             kwargs.setdefault("include_defaults", False)
             super().__init__(*args, **kwargs)
 
-    lm_eval.tasks.TaskManager = OursOnly
-    try:
-        yield
-    finally:
-        lm_eval.tasks.TaskManager = full
+    return mock.patch.object(lm_eval.tasks, "TaskManager", OursOnly)
 
 
 def run(argv: list[str]) -> int:
