@@ -99,6 +99,17 @@ def test_the_judged_outputs_are_real_outputs_of_the_published_page_each_read_by_
         audit.read_judged_file(DATA / audit.JUDGED_FILE, {i: c for i, c in CASES.items() if c["split"] == "dev"})
 
 
+def test_the_dev_judged_outputs_are_one_per_dev_case_each_read_once_with_verbatim_quotes():
+    rows = [json.loads(line) for line in (DATA / "judged_dev.jsonl").read_text(encoding="utf-8").splitlines()]
+    dev_cases = {i: c for i, c in CASES.items() if c["split"] == "dev"}
+    candidates = audit.read_judged_file(DATA / "judged_dev.jsonl", dev_cases)
+    assert len(candidates) == len(rows) == len(dev_cases) == 160 and {c.case_id for c in candidates} == set(dev_cases)
+    assert all(len(c.readers) == 1 for c in candidates) and {row["model"] for row in rows} == {"smollm2-135m"}
+    assert all(error["quote"] in row["report"] for row in rows for error in row["judgements"][0]["errors"])
+    with pytest.raises(audit.AuditInputError, match="is not a case of the audited split"):
+        audit.read_judged_file(DATA / "judged_dev.jsonl", {i: c for i, c in CASES.items() if c["split"] == "test"})
+
+
 def test_judging_sheet_redraws_the_packaged_outputs_from_the_published_page(tmp_path, capsys):
     """The packaged file is the command's draw from the page's data (same cases, cells, reports as scored),
     plus the readers' judgements; the reading sheet shows no model name."""

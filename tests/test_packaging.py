@@ -45,6 +45,7 @@ def test_tasks_data_and_metrics_ship_in_the_wheel(wheel_names):
         "reportbench/tasks/data/damaged_test.jsonl",
         "reportbench/tasks/data/judged_test.jsonl",
         "reportbench/tasks/data/written_dev.jsonl",
+        "reportbench/tasks/data/judged_dev.jsonl",
         "reportbench/metrics/validity.json",
         "reportbench/metrics/judge_rubric.yaml",
         "reportbench/metrics/fact_cross_encoder/weights.safetensors",
