@@ -399,17 +399,25 @@ def judged_agreement(table: pd.DataFrame, columns: Sequence[MetricColumn], seed:
     from scipy.stats import spearmanr
 
     judged = table[table["role"] == "judged"]
+    scored_by_label = {column.label: scored for column, scored in _scored_columns(table, judged_pairs(table), columns)}
     rows = []
-    for column, scored in _scored_columns(table, judged_pairs(table), columns):
+    for column in columns:
+        if column.label not in table:
+            continue
+        scored = scored_by_label.get(column.label)
         sign = 1.0 if METRICS[column.metric].higher_is_better else -1.0
         for source, outputs in judged.groupby("source", sort=False):
             values = sign * outputs[column.label].to_numpy(dtype=float)
             finite = np.isfinite(values)
             rho = float(spearmanr(outputs["grade"].to_numpy()[finite], values[finite])[0]) if finite.sum() > 2 else float("nan")
-            for criterion, group in scored[scored["source"] == source].groupby("criterion", sort=False):
-                per_case = group.groupby("case_id")["detected"].mean()
-                rows.append({"metric": column.label, "source": source, "criterion": criterion,
-                             **_rate_row(per_case, len(group), seed), "spearman_with_grade": rho})
+            for criterion in JUDGED_CRITERIA:
+                group = scored[(scored["source"] == source) & (scored["criterion"] == criterion)] if scored is not None else ()
+                if len(group):
+                    per_case = group.groupby("case_id")["detected"].mean()
+                    rate = _rate_row(per_case, len(group), seed)
+                else:  # nothing to order (e.g. one output per case): the correlation across outputs is still reported
+                    rate = {"rate": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n_pairs": 0, "n_cases": 0}
+                rows.append({"metric": column.label, "source": source, "criterion": criterion, **rate, "spearman_with_grade": rho})
     return pd.DataFrame(rows)
 
 
@@ -519,6 +527,8 @@ def run_audit(
 
 
 def _cell(row) -> str:
+    if not row["n_pairs"]:
+        return "no pairs"
     return f"{row['rate']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
 
 
@@ -613,6 +623,8 @@ def judged_markdown(result: AuditResult) -> list[str]:
                   f"graded 0–4 with its factual errors listed. Agreement: the share of pairs of outputs of one case that the "
                   f"metric orders as the readers did (ties count half; " + ", ".join(f"{n} `{c}` pairs" for c, n in counts.items())
                   + "); 0.5 is chance. [95% CI]: percentile bootstrap over cases."
+                  + (" With one output per case there is nothing to order: only the correlation with the grade, across "
+                     "outputs, is reported." if not counts.any() else "")
                   + _readers_sentence(result.meta.get("reader_agreement", {}).get(source)), "",
                   judged_table(result.judged, source).to_markdown(), "",
                   *[f"- `{k}`: {v}" for k, v in JUDGED_CRITERIA.items()], ""]
@@ -705,8 +717,10 @@ def validity_summary(result: AuditResult, held_out: Mapping[str, Sequence[str]])
         entry["controls_min"] = round(float(controls["rate"].min()), 3) if not controls.empty else None
         judged = result.judged[result.judged["metric"] == metric] if not result.judged.empty else result.judged
         for row in judged.to_dict("records"):
-            entry.setdefault("judged", {}).setdefault(row["source"], {})[row["criterion"]] = round(row["rate"], 3)
-            entry["judged"][row["source"]]["spearman_with_grade"] = round(row["spearman_with_grade"], 3)
+            published = entry.setdefault("judged", {}).setdefault(row["source"], {})
+            if row["n_pairs"]:
+                published[row["criterion"]] = round(row["rate"], 3)
+            published["spearman_with_grade"] = round(row["spearman_with_grade"], 3)
         summary["metrics"][metric] = entry
     return summary
 

@@ -312,3 +312,16 @@ def test_the_data_card_states_the_judged_outputs_as_they_are():
     types = Counter(e["type"] for row in rows for j in row["judgements"] for e in j["errors"])
     assert all(f"{n} `{kind}`" in text for kind, n in types.items()), types
     assert f"| `{audit.JUDGED_FILE}` | {len(rows)} |" in card
+
+
+def test_one_judged_output_per_case_has_no_pairs_but_keeps_its_correlation_with_the_grade():
+    from reportbench.metrics import DEFAULT_OPTIONS
+
+    table = pd.DataFrame({"case_id": ["a", "b", "c", "d"], "key": ["judged:0"] * 4, "role": ["judged"] * 4,
+                          "source": ["dev.jsonl"] * 4, "grade": [0.0, 1.0, 2.0, 3.0], "errors": [2.0, 1.0, 1.0, 0.0],
+                          "fact_recall": [0.1, 0.3, 0.2, 0.9]})
+    columns = [audit.MetricColumn("fact_recall", "fact_recall", DEFAULT_OPTIONS)]
+    judged = audit.judged_agreement(table, columns)
+    assert list(judged["criterion"]) == ["grade", "fewer_errors"] and (judged["n_pairs"] == 0).all()
+    assert judged["rate"].isna().all() and judged["spearman_with_grade"].round(2).tolist() == [0.8, 0.8]
+    assert audit.judged_table(judged, "dev.jsonl").loc["fact_recall"].tolist() == ["no pairs", "no pairs", 0.8]
