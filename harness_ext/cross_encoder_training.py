@@ -30,7 +30,6 @@ import hashlib
 import json
 import math
 import random
-import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -38,9 +37,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from reportbench.audit import AuditInputError, build_candidates, load_audit_cases, packaged_rewrites
-from reportbench.damage import CONTROL_CLASSES, DAMAGE_CLASSES, control
+from reportbench.damage import CONTROL_CLASSES, DAMAGE_CLASSES, control, place_parts
 from reportbench.jsonl import numbered_objects
 from reportbench.metrics.fact_cross_encoder import INPUT_FORMAT, MAX_LENGTH, TRAINING_FILE, WEIGHTS_FILE, load_trained, mark_pair
+from reportbench.metrics.facts import facts_in_text
 from reportbench.paths import packaged_data_dir
 
 
@@ -95,7 +95,6 @@ WRITTEN_STYLES = {"fields": "faithful, in the fields' order and much of their wo
                   "compact": "faithful, half to two thirds of the reference's length",
                   "flawed": "written like 'fields' with one or two typed errors"}
 WRITTEN_ERRORS = ("wrong_fact", "swap", "invented", "reversal", "other_case")
-_TIME = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s*(?:am|pm|a\.m\.|p\.m\.)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -146,14 +145,15 @@ def read_written(path: str | Path, case_ids: Sequence[str]) -> dict[str, list[Wr
 
 
 def touches_held_out(text: WrittenText, case: Mapping[str, str], held_out: Sequence[str]) -> bool:
-    """A written wrong fact that changes a time or a place, when those classes are held out of training."""
-    place_words = {w for w in re.findall(r"[A-Z][\w'-]{2,}", case.get("where", ""))}
+    """A written wrong fact that changes a time (a time among its facts, `metrics.facts`) or a place (a part
+    of the case's place, as the `place` damage class splits it), when those classes are held out of training."""
+    parts = place_parts(case.get("where", ""))
     for kind, quote, truth in text.errors:
         if kind != "wrong_fact":
             continue
-        if "time" in held_out and (_TIME.search(quote) or _TIME.search(truth)):
+        if "time" in held_out and any(fact.kind == "time" for side in (quote, truth) for fact in facts_in_text(side)):
             return True
-        if "place" in held_out and any(w in quote or w in truth for w in place_words):
+        if "place" in held_out and any(part in quote or part in truth for part in parts):
             return True
     return False
 

@@ -68,7 +68,7 @@ class CaseContext:
 
     @cached_property
     def places(self) -> list[list[str]]:
-        return [_place_parts(o.get("where", "")) for o in self.others]
+        return [place_parts(o.get("where", "")) for o in self.others]
 
 
 @lru_cache(maxsize=4096)
@@ -76,7 +76,7 @@ def _names_of(who: str) -> tuple[str, ...]:
     return tuple(person_names(who))
 
 
-def _place_parts(where: str) -> list[str]:
+def place_parts(where: str) -> list[str]:
     return [part.strip() for part in where.split(",") if part.strip()]
 
 
@@ -224,7 +224,7 @@ def _change_name(text: str, context: CaseContext, rng: random.Random) -> Edit | 
 
 
 def _change_place(text: str, context: CaseContext, rng: random.Random) -> Edit | None:
-    own = _place_parts(context.case.get("where", ""))
+    own = place_parts(context.case.get("where", ""))
     names = set(context.names)
     present = [(i, part) for i, part in enumerate(own)
                if len(part) > 2 and part in text and not any(part in n for n in names) and not re.search(r"\d{3,}", part)]
