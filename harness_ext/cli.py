@@ -254,11 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     sheet.add_argument("--per-case", type=positive_int, default=5, help="outputs per case, each of another model (default 5)")
     sheet.add_argument("--seed", type=int, default=20261203, help="seed of the draw (default: the one of tasks/data/judged_test.jsonl)")
     sheet.set_defaults(func=_metrics_judging_sheet)
-    trainer = metric_commands.add_parser("train-cross-encoder", help="train the fact-aware cross-encoder on the dev split (both stages of its recipe)")
+    trainer = metric_commands.add_parser("train-cross-encoder", help="train the fact-aware cross-encoder on the dev split (every stage of its recipe)")
     trainer.add_argument("--out", required=True, help="folder for weights.safetensors and training.json")
     trainer.add_argument("--max-steps", type=positive_int, help="stop each stage after this many steps (a quick check of the code path)")
     trainer.add_argument("--seed", type=int, default=0, help="added to every stage's seed (default 0)")
-    trainer.add_argument("--first-stages", help="a folder with the output of every stage but the last (OUT.stage1, or the "
+    trainer.add_argument("--first-stages", help="a folder with the output of every stage but the last (OUT.stage2, or the "
                          "shipped model with --with-written): train only the last stage")
     trainer.add_argument("--with-written", action="store_true",
                          help="add the stage tried and not shipped: reports written from the key fields (tasks/data/written_dev.jsonl)")

@@ -115,8 +115,13 @@ def model_folder(folder: Path = SHIPPED_DIR) -> Path:
 # ---------------------------------------------------------------- fact-marked input
 
 INPUT_FILE = "reportbench_input.json"  # in a model folder: the model reads fact-marked pairs
-INPUT_FORMAT = "fact-marked-v3"
+# The formats mark_pair writes. v3: facts, polarity words and swapped names in { }; v4: v3 plus, in
+# [ ], every content word whose stem the other side does not use (an omitted clause, an invented
+# sentence, a reworded phrase), so that only texts with the same facts and words carry no mark.
+INPUT_FORMATS = ("fact-marked-v3", "fact-marked-v4")
+INPUT_FORMAT = "fact-marked-v3"  # the format of a trained folder whose record does not name one
 OPEN, CLOSE = "{", "}"
+WORD_OPEN, WORD_CLOSE = "[", "]"
 # "one" is left out: it is as often an article or pronoun ("one of the operators") as a count.
 _SMALL_NUMBERS = {word: str(value) for value, word in enumerate(NUMBER_WORDS) if value >= 2}
 _NUMBER_WORD = re.compile(r"\b(" + "|".join(_SMALL_NUMBERS) + r")\b", re.IGNORECASE)
@@ -246,9 +251,33 @@ def _swapped_names(text: str, other: str) -> list[tuple[int, int]]:
     return spans
 
 
-def mark_unsupported(text: str, other: str) -> str:
+# Words too common to say anything when one side lacks them ("not" and other polarity words are
+# compared by count instead, above).
+_STOP_WORDS = frozenset(["a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "has", "had", "have", "it", "its", "this", "that", "these", "those", "which", "who", "whom", "whose", "than", "then", "there", "their", "they", "he", "she", "his", "her", "him", "them", "we", "our", "you", "your", "i", "into", "onto", "over", "under", "about", "during", "while", "per", "via", "also", "any", "all", "each", "both", "either", "same", "other", "such", "only", "own", "so", "very", "can", "could", "would", "should", "will", "may", "might", "must", "do", "did", "does", "done", "one", "per", "cent", "percent"])
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+def _unshared_words(text: str, other: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans of the content words of ``text`` whose stem ``other`` never uses, outside fact spans
+    (facts are compared by their normalised value, so "11 February 2025" is not a new word) and outside
+    spans already marked."""
+    other_stems = {_stem(w.casefold()) for w in _WORD.findall(other)}
+    facts = [(s, e) for s, e, _ in _fact_tokens(text)]
+    spans = []
+    for match in _WORD.finditer(text):
+        word = match.group().casefold()
+        if word in _STOP_WORDS or word in POLARITY_WORDS or _stem(word) in other_stems:
+            continue
+        if any(match.start() < e and s < match.end() for s, e in facts + taken):
+            continue
+        spans.append(match.span())
+    return spans
+
+
+def mark_unsupported(text: str, other: str, words: bool = False) -> str:
     """``text`` with each fact-like span that ``other`` does not contain wrapped in { }, and every
-    polarity word that the two texts use a different number of times."""
+    polarity word that the two texts use a different number of times; with ``words``, also each
+    content word whose stem ``other`` does not use, in [ ]."""
     other_keys = {key for _, _, key in _fact_tokens(other)} | _words(other)
     spans = [(start, end) for start, end, key in _fact_tokens(text) if key not in other_keys]
     spans += [(s, e) for s, e in _swapped_names(text, other) if all(e <= s2 or s >= e2 for s2, e2 in spans)]
@@ -257,22 +286,36 @@ def mark_unsupported(text: str, other: str) -> str:
     for match in re.finditer(r"[A-Za-z']+", text):
         if _stem(match.group().lower()) in differing and all(match.end() <= s or match.start() >= e for s, e in spans):
             spans.append(match.span())
+    marks = [(start, end, OPEN, CLOSE) for start, end in spans]
+    if words:
+        marks += [(start, end, WORD_OPEN, WORD_CLOSE) for start, end in _unshared_words(text, other, spans)]
     out, last = [], 0
-    for start, end in sorted(spans):
-        out.append(f"{text[last:start]}{OPEN}{text[start:end]}{CLOSE}")
+    for start, end, opening, closing in sorted(marks):
+        out.append(f"{text[last:start]}{opening}{text[start:end]}{closing}")
         last = end
     return "".join(out) + text[last:]
 
 
-def mark_pair(reference: str, prediction: str) -> tuple[str, str]:
+def mark_pair(reference: str, prediction: str, input_format: str = INPUT_FORMAT) -> tuple[str, str]:
     """The fact cross-encoder's input: facts of the reference missing from the prediction, and facts of
     the prediction absent from the reference, each wrapped in { } (dates, times and numbers compared
     after normalising their format, names and places case-insensitively), polarity words (not,
     without, before/after, quarantined/released, ...) that one side uses more often than the other,
-    and shared names that the other side has in the same place only as another shared name (a swap)."""
-    return mark_unsupported(reference, prediction), mark_unsupported(prediction, reference)
+    and shared names that the other side has in the same place only as another shared name (a swap);
+    in format fact-marked-v4 also, in [ ], content words whose stem the other side does not use."""
+    if input_format not in INPUT_FORMATS:
+        raise ValueError(f"unknown fact-marked input format {input_format!r}; known: {', '.join(INPUT_FORMATS)}")
+    words = input_format != "fact-marked-v3"
+    return mark_unsupported(reference, prediction, words), mark_unsupported(prediction, reference, words)
 
 
-def reads_marked_pairs(model_path: str) -> bool:
+def marked_input(model_path: str) -> str | None:
+    """The fact-marked format a model folder declares it reads (``INPUT_FILE``), or None: plain pairs."""
     path = Path(model_path) / INPUT_FILE
-    return path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("input") == INPUT_FORMAT
+    if not path.is_file():
+        return None
+    declared = json.loads(path.read_text(encoding="utf-8")).get("input")
+    if declared not in INPUT_FORMATS:
+        raise MetricUnavailable(f"{path}: input format {declared!r} is not one this version writes "
+                                f"({', '.join(INPUT_FORMATS)}); update reportbench or retrain the model")
+    return declared

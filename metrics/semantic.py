@@ -18,7 +18,7 @@ import numpy as np
 
 from reportbench.metrics.base import MODEL, TITLES, Metric, MetricUnavailable, ScoringInput
 from reportbench.metrics.encoders import DEFAULT_ENCODER, resolve_model
-from reportbench.metrics.fact_cross_encoder import mark_pair, reads_marked_pairs, weights_folder
+from reportbench.metrics.fact_cross_encoder import mark_pair, marked_input, weights_folder
 from reportbench.metrics.options import CROSS_ENCODER_MODES, MetricOptions
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baselines"
@@ -324,8 +324,9 @@ def _cross_encoder_scores(samples: Sequence[ScoringInput], options: MetricOption
     model = cross_encoder(options)
     batch = options.metric_batch_size
     pairs = [(s.reference, s.prediction) for s in samples]
-    if reads_marked_pairs(resolve_model(options.cross_encoder_model)):
-        pairs = [mark_pair(reference, prediction) for reference, prediction in pairs]
+    input_format = marked_input(resolve_model(options.cross_encoder_model))
+    if input_format is not None:
+        pairs = [mark_pair(reference, prediction, input_format) for reference, prediction in pairs]
     if options.cross_encoder_mode == "fact":  # sigmoid in float64, so near-1 scores do not collapse into ties
         logits = model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Identity(), show_progress_bar=False)
         return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
@@ -347,7 +348,7 @@ def _cross_encoder_settings(options: MetricOptions) -> dict:
         "mode": options.cross_encoder_mode,
         "definition": CROSS_ENCODER_MODES[options.cross_encoder_mode],
         "input": "(reference, prediction), or for a fact-marked model (the embedded one) "
-        "reportbench.metrics.fact_cross_encoder.mark_pair(reference, prediction)",
+        "reportbench.metrics.fact_cross_encoder.mark_pair(reference, prediction, input_format)",
         "call": "CrossEncoder(model).predict([(reference, prediction)], activation_fn="
         + {"sts": "torch.nn.Sigmoid())", "fact": "torch.nn.Identity()), then 1 / (1 + exp(-logit)) in float64"}.get(
             options.cross_encoder_mode, "torch.nn.Identity())"),
@@ -362,7 +363,8 @@ def _fact_training_summary(folder: Path) -> dict:
         info = training_info(folder)
     except MetricUnavailable as err:
         return {"unavailable": str(err)}
-    return {key: info[key] for key in ("base", "trained_parameters", "held_out_classes", "data", "settings", "weights_sha256") if key in info}
+    return {key: info[key] for key in ("base", "input", "trained_parameters", "held_out_classes", "data", "settings", "weights_sha256")
+            if key in info}
 
 
 def _safe_resolve(name: str) -> str:

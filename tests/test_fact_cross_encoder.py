@@ -14,14 +14,16 @@ from reportbench.cases import read_cases
 from reportbench.cli import main
 from reportbench.damage import CaseContext, control, damage
 from reportbench.metrics import DEFAULT_OPTIONS, ScoringInput, score_samples
+from reportbench.metrics.base import MetricUnavailable
 from reportbench.metrics.encoders import resolve_model
 from reportbench.metrics.fact_cross_encoder import (
     ALIAS,
+    INPUT_FILE,
     SHIPPED_DIR,
     TRAINING_FILE,
     WEIGHTS_FILE,
     mark_pair,
-    reads_marked_pairs,
+    marked_input,
     training_info,
 )
 from reportbench.paths import packaged_data_dir
@@ -45,6 +47,40 @@ def test_a_changed_fact_is_marked_on_both_sides():
     reference, prediction = mark_pair("Batch B25-0412 was held by Niamh Kavanagh in Cork.",
                                       "Batch B25-0419 was held by Niamh Brennan in Cork.")
     assert _marks(reference) == ["{B25-0412}", "{Kavanagh}"] and _marks(prediction) == ["{B25-0419}", "{Brennan}"]
+
+
+def _word_marks(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\[([^\]]+)\]", text)
+
+
+def test_v4_marks_the_content_words_one_side_lacks_and_nothing_in_identical_or_reformatted_texts():
+    reference = "On 2025-02-11 at 09:25 the batch was quarantined because the seal had cracked; 12% of vials were lost."
+    assert mark_pair(reference, reference, "fact-marked-v4") == (reference, reference)
+    reformatted = "At 9:25 am on 11 February 2025 the batch was quarantined because the seal had cracked; 12 per cent of vials were lost."
+    assert mark_pair(reference, reformatted, "fact-marked-v4") == (reference, reformatted)
+    omitted, _ = mark_pair(reference, "On 2025-02-11 at 09:25 the batch was quarantined; 12% of vials were lost.", "fact-marked-v4")
+    assert _word_marks(omitted) == ["because", "seal", "cracked"]
+    _, invented = mark_pair(reference, reference + " Maintenance replaced the pump.", "fact-marked-v4")
+    assert _word_marks(invented) == ["Maintenance", "replaced", "pump"] and "{" not in invented
+    # polarity words and facts keep their { } marks; a stem the other side uses is no new word
+    reversed_, _ = mark_pair(reference, reference.replace("quarantined", "released"), "fact-marked-v4")
+    assert "{quarantined}" in reversed_ and not _word_marks(reversed_)
+    assert mark_pair("The seals crack.", "The seal cracked.", "fact-marked-v4") == ("The seals crack.", "The seal cracked.")
+    # v3 (the format of models trained before v4) is unchanged: no word marks
+    assert not _word_marks(mark_pair(reference, reference + " Maintenance replaced the pump.")[1])
+    with pytest.raises(ValueError, match="fact-marked-v9"):
+        mark_pair(reference, reference, "fact-marked-v9")
+
+
+def test_a_model_folder_declares_its_input_format_and_an_unknown_one_is_a_clear_error(tmp_path):
+    assert marked_input(str(tmp_path)) is None  # a plain cross-encoder reads plain pairs
+    (tmp_path / INPUT_FILE).write_text(json.dumps({"input": "fact-marked-v4"}))
+    assert marked_input(str(tmp_path)) == "fact-marked-v4"
+    (tmp_path / INPUT_FILE).write_text(json.dumps({"input": "fact-marked-v9"}))
+    with pytest.raises(MetricUnavailable, match="fact-marked-v9"):
+        marked_input(str(tmp_path))
 
 
 def test_faithful_rewrites_and_controls_keep_their_values_unmarked_and_fact_damage_is_marked():
@@ -100,7 +136,7 @@ def test_training_data_never_touches_the_test_split():
 
 
 def test_the_default_cross_encoder_works_offline_and_tells_faithful_from_damaged():
-    assert reads_marked_pairs(resolve_model(ALIAS))
+    assert marked_input(resolve_model(ALIAS)) == training_info()["input"]
     case = next(c for c in CASES if c["split"] == "test")
     other = next(c for c in CASES if c["split"] == "test" and c["id"] != case["id"] and c["id"][:5] == case["id"][:5])
     wrong_date = damage(case["event_description"], "date", CaseContext(case, CASES), random.Random(0)).text
@@ -132,18 +168,21 @@ def test_few_step_training_is_deterministic_and_loads_as_a_cross_encoder(tmp_pat
     the same bytes, the last stage starts from the one before and records it, and the folder scores."""
     from reportbench.cross_encoder_training import RECIPE, stage_folder, train_recipe
 
-    assert len(RECIPE) == 2
+    assert len(RECIPE) == 3 and RECIPE[-1].input_format == training_info()["input"]
     for name in ("a", "b"):
         train_recipe(tmp_path / name, RECIPE, progress=False, max_steps=2, batch_size=2)
     assert (tmp_path / "a" / WEIGHTS_FILE).read_bytes() == (tmp_path / "b" / WEIGHTS_FILE).read_bytes()
-    first = stage_folder(tmp_path / "a", 1)
-    assert first.name == "a.stage1" and (first / WEIGHTS_FILE).read_bytes() != (tmp_path / "a" / WEIGHTS_FILE).read_bytes()
+    before_last = stage_folder(tmp_path / "a", len(RECIPE) - 1)
+    assert before_last.name == f"a.stage{len(RECIPE) - 1}"
+    assert (before_last / WEIGHTS_FILE).read_bytes() != (tmp_path / "a" / WEIGHTS_FILE).read_bytes()
     info = json.loads((tmp_path / "a" / TRAINING_FILE).read_text())
     assert info["steps"] == 2 and info["settings"]["max_steps"] == 2 and "init_from" not in info["settings"]
+    assert info["input"] == RECIPE[-1].input_format and info["continued_from"]["input"] == RECIPE[-2].input_format
     assert info["settings"]["class_weights"] and info["continued_from"]["steps"] == 2
-    assert info["continued_from"]["weights_sha256"] == hashlib.sha256((first / WEIGHTS_FILE).read_bytes()).hexdigest()
-    # only the last stage, from the first run's stage 1: the same weights again
-    train_recipe(tmp_path / "c", RECIPE, progress=False, max_steps=2, batch_size=2, first_stages=first)
+    assert info["continued_from"]["weights_sha256"] == hashlib.sha256((before_last / WEIGHTS_FILE).read_bytes()).hexdigest()
+    assert info["continued_from"]["continued_from"]["continued_from"] is None  # the whole recipe is on file
+    # only the last stage, from the first run's stage before it: the same weights again
+    train_recipe(tmp_path / "c", RECIPE, progress=False, max_steps=2, batch_size=2, first_stages=before_last)
     assert (tmp_path / "c" / WEIGHTS_FILE).read_bytes() == (tmp_path / "a" / WEIGHTS_FILE).read_bytes()
     case = CASES[0]
     options = DEFAULT_OPTIONS.__class__(cross_encoder=str(tmp_path / "a"))
@@ -253,5 +292,6 @@ def test_train_cross_encoder_reports_a_missing_first_stage(tmp_path, capsys, ext
 def test_the_input_marking_is_the_one_the_shipped_model_was_trained_on():
     from reportbench.cross_encoder_training import marking_digest
 
-    assert marking_digest() == training_info()["marking_sha256"], \
+    info = training_info()
+    assert marking_digest(info["input"]) == info["marking_sha256"], \
         "mark_pair changed since the shipped model was trained: retrain it (make train-cross-encoder)"

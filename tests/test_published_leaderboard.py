@@ -57,17 +57,18 @@ def test_two_family_page_ranks_seven_checkpoints_by_fact_recall_and_says_why_not
     assert set(cells["structured_output"]) == {"none", "json"}
     page = (BOARDS / PAGE_NAME / PAGE).read_text()
     assert "**Primary metric:** `fact_recall` (chosen with --metric)" in page and "Gemma Terms of Use" in page
-    # the reason is measured on the page's own samples: the cross-encoder is flat there and disagrees with fact recall
-    samples = runs.samples
-    assert ((samples["cross_encoder"] >= 0.015) & (samples["cross_encoder"] <= 0.020)).mean() > 0.9
-    assert samples["cross_encoder"].corr(samples["fact_recall"], method="spearman") < 0 < 0.7 < samples["fact_recall"].corr(
-        samples["bi_encoder_cosine"], method="spearman")
-    assert "Not `cross_encoder`: on this page's 792 outputs 92% of its scores lie between 0.015 and 0.020" in page
-    # and the readers' judgements of 120 of these outputs, as the published audit measured them
+    # the reason: the readers' judgements of 120 of these outputs, as the published audit measured them
     judged = {m: e["judged"][JUDGED_FILE]["grade"] for m, e in json.loads(validity_file().read_text())["metrics"].items()}
-    assert judged["cross_encoder"] < 0.5 < judged["fact_recall"]
-    assert (f"the readers do in {judged['cross_encoder']:.2f} of pairs, worse than chance, against "
+    assert 0.5 < judged["cross_encoder"] < judged["fact_recall"]
+    assert (f"the readers do in {judged['cross_encoder']:.2f} of pairs, against "
             f"{judged['fact_recall']:.2f} for `fact_recall`") in page
+    # and the page's own samples (scored by the shipped cross-encoder): compressed near 0, and its ordering
+    # agrees with fact recall far less than the bi-encoder's does
+    samples = runs.samples
+    share = ((samples["cross_encoder"] >= 0.013) & (samples["cross_encoder"] <= 0.034)).mean()
+    assert f"on all 792 it scores {100 * share:.0f}% of the outputs between 0.013 and 0.034" in page
+    assert samples["cross_encoder"].corr(samples["fact_recall"], method="spearman") < 0.5 < 0.7 < samples["fact_recall"].corr(
+        samples["bi_encoder_cosine"], method="spearman")
     ranking = page.split("## Ranking")[1].split("### Every other metric")[0]
     assert all(f"| {model} " in ranking for model in models)
     for section in ("## Learning curve", "## Failure modes", "## Worst cases"):
