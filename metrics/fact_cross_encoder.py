@@ -253,7 +253,15 @@ def _swapped_names(text: str, other: str) -> list[tuple[int, int]]:
 
 # Words too common to say anything when one side lacks them ("not" and other polarity words are
 # compared by count instead, above).
-_STOP_WORDS = frozenset(["a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "has", "had", "have", "it", "its", "this", "that", "these", "those", "which", "who", "whom", "whose", "than", "then", "there", "their", "they", "he", "she", "his", "her", "him", "them", "we", "our", "you", "your", "i", "into", "onto", "over", "under", "about", "during", "while", "per", "via", "also", "any", "all", "each", "both", "either", "same", "other", "such", "only", "own", "so", "very", "can", "could", "would", "should", "will", "may", "might", "must", "do", "did", "does", "done", "one", "per", "cent", "percent"])
+_STOP_WORDS = frozenset([
+    "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as",
+    "is", "are", "was", "were", "be", "been", "being", "has", "had", "have", "it", "its", "this", "that",
+    "these", "those", "which", "who", "whom", "whose", "than", "then", "there", "their", "they", "he", "she",
+    "his", "her", "him", "them", "we", "our", "you", "your", "i", "into", "onto", "over", "under", "about",
+    "during", "while", "per", "via", "also", "any", "all", "each", "both", "either", "same", "other", "such",
+    "only", "own", "so", "very", "can", "could", "would", "should", "will", "may", "might", "must", "do",
+    "did", "does", "done", "one", "cent", "percent",
+])
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
 
