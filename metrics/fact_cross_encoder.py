@@ -159,6 +159,11 @@ def _number_key(text: str) -> str:
     return number.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+", number) else number
 
 
+def _clear_of(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
+    """The span [start, end) overlaps none of ``spans``."""
+    return all(end <= s or start >= e for s, e in spans)
+
+
 def _fact_tokens(text: str) -> list[tuple[int, int, str]]:
     """(start, end, key) of every fact-like span: dates, times, IDs, numbers (digits or one..twelve),
     and capitalised words that do not open a sentence (names, places, organisations)."""
@@ -170,16 +175,12 @@ def _fact_tokens(text: str) -> list[tuple[int, int, str]]:
         key = {"date": _date_key, "time": _time_key, "quantity": _number_key, "number": _number_key}.get(kind, str.casefold)(value)
         spans.append((start, end, key))
     taken = [(s, e) for s, e, _ in spans]
-
-    def free(start: int, end: int) -> bool:
-        return all(end <= s or start >= e for s, e in taken)
-
     for match in _NUMBER_WORD.finditer(text):
-        if free(*match.span()):
+        if _clear_of(*match.span(), taken):
             spans.append((match.start(), match.end(), _SMALL_NUMBERS[match.group().lower()]))
     for match in _CAPITALISED.finditer(text):
         before = text[:match.start()].rstrip()
-        if not before or before[-1] in ".!?:;" or not free(*match.span()):
+        if not before or before[-1] in ".!?:;" or not _clear_of(*match.span(), taken):
             continue  # a sentence opener is capitalised for grammar, not because it names something
         if len(match.group()) <= 5 and text[match.end():match.end() + 1] == ".":
             continue  # a title or abbreviation (Dr., Const., Ref.), not a name
@@ -265,20 +266,18 @@ _STOP_WORDS = frozenset([
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
 
-def _unshared_words(text: str, other: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Spans of the content words of ``text`` whose stem ``other`` never uses, outside fact spans
-    (facts are compared by their normalised value, so "11 February 2025" is not a new word) and outside
-    spans already marked."""
+def _unshared_words(text: str, other: str, skipped: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans of the content words of ``text`` whose stem ``other`` never uses, outside ``skipped``: the
+    fact spans (facts are compared by their normalised value, so "11 February 2025" is not a new word)
+    and the spans already marked."""
     other_stems = {_stem(w.casefold()) for w in _WORD.findall(other)}
-    facts = [(s, e) for s, e, _ in _fact_tokens(text)]
     spans = []
     for match in _WORD.finditer(text):
         word = match.group().casefold()
         if word in _STOP_WORDS or word in POLARITY_WORDS or _stem(word) in other_stems:
             continue
-        if any(match.start() < e and s < match.end() for s, e in facts + taken):
-            continue
-        spans.append(match.span())
+        if _clear_of(*match.span(), skipped):
+            spans.append(match.span())
     return spans
 
 
@@ -287,16 +286,18 @@ def mark_unsupported(text: str, other: str, words: bool = False) -> str:
     polarity word that the two texts use a different number of times; with ``words``, also each
     content word whose stem ``other`` does not use, in [ ]."""
     other_keys = {key for _, _, key in _fact_tokens(other)} | _words(other)
-    spans = [(start, end) for start, end, key in _fact_tokens(text) if key not in other_keys]
-    spans += [(s, e) for s, e in _swapped_names(text, other) if all(e <= s2 or s >= e2 for s2, e2 in spans)]
+    facts = _fact_tokens(text)
+    spans = [(start, end) for start, end, key in facts if key not in other_keys]
+    spans += [(s, e) for s, e in _swapped_names(text, other) if _clear_of(s, e, spans)]
     mine, theirs = _polarity_counts(text), _polarity_counts(other)
     differing = {w for w in mine if mine[w] != theirs.get(w, 0)}
     for match in re.finditer(r"[A-Za-z']+", text):
-        if _stem(match.group().lower()) in differing and all(match.end() <= s or match.start() >= e for s, e in spans):
+        if _stem(match.group().lower()) in differing and _clear_of(*match.span(), spans):
             spans.append(match.span())
     marks = [(start, end, OPEN, CLOSE) for start, end in spans]
     if words:
-        marks += [(start, end, WORD_OPEN, WORD_CLOSE) for start, end in _unshared_words(text, other, spans)]
+        skipped = [(start, end) for start, end, _ in facts] + spans
+        marks += [(start, end, WORD_OPEN, WORD_CLOSE) for start, end in _unshared_words(text, other, skipped)]
     out, last = [], 0
     for start, end, opening, closing in sorted(marks):
         out.append(f"{text[last:start]}{opening}{text[start:end]}{closing}")
