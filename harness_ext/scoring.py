@@ -266,30 +266,73 @@ def rescore_cell(folder: Path, names: list[str], options: MetricOptions) -> dict
     return means
 
 
+def rescore_export(folder: Path, names: list[str], options: MetricOptions) -> int:
+    """Scores the samples of a leaderboard's data export (``samples.csv``: one row per sample with its
+    raw generation) again with ``names`` against the packaged cases and writes the values back; the
+    reference of each case must be the one the sample was scored against (``target_hash``). Returns
+    the number of samples. A page rebuilt from the export (`reportbench leaderboard DIR/data`) then
+    shows the new values."""
+    import pandas as pd
+
+    from reportbench.cases import select_cases
+    from reportbench.digests import text_digest
+    from reportbench.runs import EXPORT_SAMPLES, PREDICTION
+
+    path = folder / EXPORT_SAMPLES
+    samples = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={PREDICTION: str})
+    if PREDICTION not in samples.columns:
+        raise ScoreInputError(f"{path}: column '{PREDICTION}' missing: exported before pages kept the generations, "
+                              "so it cannot be rescored")
+    cases = {c["id"]: c for domain in ("pharma", "traffic") for c in select_cases(domain)}
+    inputs = []
+    for number, row in enumerate(samples.itertuples(index=False), start=1):  # a row may span lines (a generation)
+        case = cases.get(row.case_id)
+        if case is None:
+            raise ScoreInputError(f"{path}: row {number}: field 'case_id': {row.case_id!r} is not a packaged case")
+        if text_digest(case[REFERENCE_FIELD]) != row.target_hash:
+            raise ScoreInputError(f"{path}: row {number}: field 'target_hash': the packaged case {row.case_id} has another "
+                                  "reference than the one this sample was scored against")
+        parsed = parse_report(row.prediction if isinstance(row.prediction, str) else "")
+        inputs.append(ScoringInput.from_case(case, parsed.report, parsed.title, parsed.json_valid, parsed.truncated))
+    scores = score_samples(inputs, names, options)
+    for name in names:
+        if name not in scores.values:
+            raise ScoreInputError(f"{path}: {name} cannot be rescored: {scores.unavailable.get(name, 'not computed')}")
+        samples[name] = [None if is_missing(v) else v for v in scores.values[name]]
+    _write_atomically(path, samples.to_csv(index=False, lineterminator="\n"))
+    return len(samples)
+
+
 def rescore_main(args, options: MetricOptions = DEFAULT_OPTIONS) -> int:
     """`reportbench rescore RUNS... --metrics NAMES`."""
     from tqdm.auto import tqdm
 
-    from reportbench.runs import cell_folders, require_cell_files
+    from reportbench.runs import EXPORT_SAMPLES, cell_folders, export_folder, require_cell_files
 
     names = [n.strip() for n in args.metrics.split(",") if n.strip()]
     try:
         for name in names:
             get_metric(name)
-        folders = []
+        folders, exports = [], []
         for root in args.runs:
             if not Path(root).is_dir():
                 raise ScoreInputError(f"{root}: not a folder of grid cells")
+            if export_folder(root) is not None:  # a leaderboard's data export
+                exports.append(export_folder(root))
+                continue
             found = cell_folders(Path(root))
             if not found:
-                raise ScoreInputError(f"{root}: no grid cell ({CELL_FILE}) below it")
+                raise ScoreInputError(f"{root}: no grid cell ({CELL_FILE}) or data export ({EXPORT_SAMPLES}) below it")
             for folder in found:  # a damaged cell is named before any cell is rewritten, never skipped
                 require_cell_files(folder)
             folders += found
         for folder in tqdm(folders, desc="rescoring cells", file=sys.stderr, disable=len(folders) < 2):
             rescore_cell(folder, names, options)
+        exported = sum(rescore_export(folder, names, options) for folder in exports)
     except (ScoreInputError, RunsError, MetricOptionsError, KeyError) as err:
         print(f"reportbench rescore: {err.args[0] if err.args else err}", file=sys.stderr)
         return 2
-    print(f"reportbench rescore: {', '.join(names)} rescored in {len(folders)} cell(s)", file=sys.stderr)
+    done = [f"{len(folders)} cell(s)"] if folders or not exports else []
+    done += [f"{exported} exported sample(s) in {', '.join(map(str, exports))}"] if exports else []
+    print(f"reportbench rescore: {', '.join(names)} rescored in {' and '.join(done)}", file=sys.stderr)
     return 0

@@ -1,6 +1,7 @@
 """`reportbench rescore`: finished grid cells scored again in place."""
 
 import json
+from pathlib import Path
 
 from fixture_runs import write_cell
 
@@ -49,7 +50,7 @@ def test_rescore_writes_values_means_and_a_record_and_the_cell_still_reads(tmp_p
 
 def test_rescore_names_what_it_cannot_do(tmp_path, capsys):
     assert main(["rescore", str(tmp_path), "--metrics", "cross_encoder"]) == 2
-    assert "no grid cell (cell.json) below it" in capsys.readouterr().err
+    assert "no grid cell (cell.json) or data export (samples.csv) below it" in capsys.readouterr().err
     folder = write_cell(tmp_path, {"pharma-001": 0.5})  # synthetic docs: no key fields, no reference
     before = (folder / "samples.jsonl").read_text()
     assert main(["rescore", str(tmp_path), "--metrics", "cross_encoder"]) == 2
@@ -63,3 +64,45 @@ def test_rescore_names_what_it_cannot_do(tmp_path, capsys):
     assert (folder / "samples.jsonl").read_text() == before  # nothing rewritten before the damaged cell was found
     assert main(["rescore", str(tmp_path), "--metrics", "no_such_metric"]) == 2
     assert "no_such_metric" in capsys.readouterr().err
+
+
+def _page_export(tmp_path, rows: int = 6):
+    """The first ``rows`` samples of the published page's data export, copied."""
+    import pandas as pd
+
+    source = Path(__file__).resolve().parent.parent / "leaderboards" / "two-families" / "data"
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "cells.csv").write_text((source / "cells.csv").read_text())
+    samples = pd.read_csv(source / "samples.csv", keep_default_na=False, na_values=[""], dtype={"prediction": str})
+    samples.head(rows).to_csv(folder / "samples.csv", index=False, lineterminator="\n")
+    return folder, samples.head(rows)
+
+
+def test_rescore_of_a_page_export_recomputes_from_the_kept_generations(tmp_path, capsys):
+    import pandas as pd
+
+    folder, original = _page_export(tmp_path)
+    stale = original.assign(rouge1=0.5, fact_recall=0.5)
+    stale.to_csv(folder / "samples.csv", index=False, lineterminator="\n")
+    assert main(["rescore", str(tmp_path), "--metrics", "rouge1,fact_recall"]) == 0
+    assert "rescored in 6 exported sample(s)" in capsys.readouterr().err
+    again = pd.read_csv(folder / "samples.csv", keep_default_na=False, na_values=[""], dtype={"prediction": str})
+    # the page's own values come back (its generations parsed and scored as the grid scored them)
+    assert again["rouge1"].tolist() == original["rouge1"].tolist()
+    assert again["fact_recall"].tolist() == original["fact_recall"].tolist()
+    assert again.drop(columns=["rouge1", "fact_recall"]).equals(original.drop(columns=["rouge1", "fact_recall"]))
+    assert len(load_runs(folder).samples) == 6
+
+
+def test_rescore_of_an_export_names_the_row_whose_case_it_cannot_match(tmp_path, capsys):
+    folder, original = _page_export(tmp_path, rows=3)
+    original.assign(target_hash=["x", *original["target_hash"][1:]]).to_csv(folder / "samples.csv", index=False, lineterminator="\n")
+    before = (folder / "samples.csv").read_text()
+    assert main(["rescore", str(folder), "--metrics", "rouge1"]) == 2
+    err = capsys.readouterr().err
+    assert "samples.csv: row 1: field 'target_hash'" in err and "Traceback" not in err
+    assert (folder / "samples.csv").read_text() == before
+    original.assign(case_id=["pharma-999", *original["case_id"][1:]]).to_csv(folder / "samples.csv", index=False, lineterminator="\n")
+    assert main(["rescore", str(folder), "--metrics", "rouge1"]) == 2
+    assert "samples.csv: row 1: field 'case_id': 'pharma-999' is not a packaged case" in capsys.readouterr().err
