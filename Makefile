@@ -89,11 +89,12 @@ test-vllm: $(VLLM_VENV)/.installed
 # SmolLM2 on 20/40/80/160 nested dev subsets, about 1.5/3/6/13 min; Gemma-3 on 40, about 13 min), runs
 # grids/leaderboard_two_families.yaml and its _json twin on vLLM (18 cells, resumable: finished cells are
 # kept), rebuilds the page, its paired comparisons and the index leaderboards/README.md.
+# LEADERBOARD_RUNS=leaderboards/two-families/data rebuilds the page from its own export, without the raw runs.
 LEADERBOARD_RUNS ?= runs/two-families
 LEADERBOARD_OUT := leaderboards/two-families
 LORA_DIR := runs/finetune
 # Ranked by fact_recall, not the fact cross-encoder: measured on this page's own outputs (metrics/README.md).
-LEADERBOARD_WHY := Not \`cross_encoder\`: on 120 of this page's outputs judged for factual errors by two readers it orders two outputs of one case as the readers do in 0.69 of pairs, against 0.88 for \`fact_recall\`, and on all 792 it scores 95% of the outputs between 0.013 and 0.034, calling nearly every freely written report damaged (reportbench's metrics/README.md, sections On real model outputs and Real model outputs judged by reading).
+LEADERBOARD_WHY := Not \`cross_encoder\`: on 120 of this page's outputs judged for factual errors by two readers it orders two outputs of one case as the readers do in 0.83 of pairs, against 0.88 for \`fact_recall\`, and on all 792 it scores 95% of the outputs between 0.005 and 0.011, calling nearly every freely written report damaged (reportbench's metrics/README.md, sections On real model outputs and Real model outputs judged by reading).
 COMPARE := $(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --all-metrics
 leaderboard: venv $(VLLM_VENV)/.installed
 	for n in 20 40 80 160; do \

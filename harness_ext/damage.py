@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from reportbench.metrics.facts import NUMBER_WORDS, fact_spans, person_names
+from reportbench.metrics.facts import NUMBER_WORDS, UNIT_WORDS, fact_spans, person_names
 
 # class -> what it does; the order is the order of every audit table.
 DAMAGE_CLASSES: dict[str, str] = {
@@ -441,9 +441,8 @@ def _reformat(text: str, kinds: dict[str, Callable[[str], str]]) -> str:
     return "".join(out) + text[last:]
 
 
-# Units written out; compound units (mg/100 ml) are left alone.
-_UNIT_WORDS = {"kg": "kilograms", "%": " per cent", "km/h": "kilometres per hour", "min": "minutes", "km": "kilometres",
-               "m": "metres", "h": "hours"}
+# The units the control writes out; compound units (mg/100 ml) are left alone.
+_SPELLED_UNITS = ("kg", "%", "km/h", "min", "km", "m", "h")
 
 
 def _number_in_words(old: str) -> str:
@@ -453,11 +452,10 @@ def _number_in_words(old: str) -> str:
         number = number.replace(",", "")
     elif re.fullmatch(r"\d{4,}", number) and int(number) > 9999:
         number = f"{int(number):,}"
-    elif re.fullmatch(r"[1-9]\d?", number) and 2 <= int(number) <= 12 and unit not in _UNIT_WORDS:
+    elif re.fullmatch(r"[1-9]\d?", number) and 2 <= int(number) <= 12 and unit not in _SPELLED_UNITS:
         number = NUMBER_WORDS[int(number)]
-    if unit in _UNIT_WORDS:
-        word = _UNIT_WORDS[unit]
-        return f"{number}{word}" if word.startswith(" ") else f"{number} {word}"
+    if unit in _SPELLED_UNITS:
+        return f"{number} {UNIT_WORDS[unit]}"
     return f"{number}{space}{unit}"
 
 

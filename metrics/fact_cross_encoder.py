@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from reportbench.metrics.base import MetricUnavailable
-from reportbench.metrics.facts import NUMBER_WORDS
+from reportbench.metrics.facts import NAME_PARTICLE, NAME_WORD, NUMBER_WORDS, UNIT_WORDS
 
 ALIAS = "reportbench-fact-ce"
 SHIPPED_DIR = Path(__file__).resolve().parent / "fact_cross_encoder"
@@ -117,8 +117,12 @@ def model_folder(folder: Path = SHIPPED_DIR) -> Path:
 INPUT_FILE = "reportbench_input.json"  # in a model folder: the model reads fact-marked pairs
 # The formats mark_pair writes. v3: facts, polarity words and swapped names in { }; v4: v3 plus, in
 # [ ], every content word whose stem the other side does not use (an omitted clause, an invented
-# sentence, a reworded phrase), so that only texts with the same facts and words carry no mark.
-INPUT_FORMATS = ("fact-marked-v3", "fact-marked-v4")
+# sentence, a reworded phrase), so that only texts with the same facts and words carry no mark;
+# v5: v4 with a unit and its written-out words counted as one word (km/h, kilometres per hour),
+# swaps found between names written with a title or abbreviation ("PC Morag Donnelly", "Sgto. Raúl
+# Prieto"), which v3 and v4 take for other names, and between values: a value both texts contain that
+# the other has in the same place only as another shared value ("at 900 rpm while ... 3,000 rpm").
+INPUT_FORMATS = ("fact-marked-v3", "fact-marked-v4", "fact-marked-v5")
 INPUT_FORMAT = "fact-marked-v3"  # the format of a trained folder whose record does not name one
 OPEN, CLOSE = "{", "}"
 WORD_OPEN, WORD_CLOSE = "[", "]"
@@ -227,20 +231,55 @@ def _polarity_counts(text: str) -> dict[str, int]:
 _NAME_RUN = re.compile(r"[A-ZÀ-ÖØ-Þ][\w'’-]+(?:\s+[A-ZÀ-ÖØ-Þ][\w'’-]+)+")
 
 
+def _context(text: str, start: int, end: int, words: int = 1) -> tuple[str, str]:
+    """The ``words`` words before ``start`` and after ``end``, lower-cased ("" at either end of the text)."""
+    before = re.findall(r"[\w'’-]+", text[max(0, start - 40 * words):start])[-words:]
+    after = re.findall(r"[\w'’-]+", text[end:end + 40 * words])[:words]
+    return " ".join(before).lower(), " ".join(after).lower()
+
+
 def _name_contexts(text: str) -> list[tuple[int, int, str, tuple[str, str]]]:
     """(start, end, name, (word before, word after)) of every run of two or more capitalised words."""
+    return [(m.start(), m.end(), m.group(), _context(text, m.start(), m.end())) for m in _NAME_RUN.finditer(text)]
+
+
+_NAME_WORDS = re.compile(rf"{NAME_WORD}(?:\s+(?:{NAME_PARTICLE}\s+)*{NAME_WORD})*")
+_NAME_TOKEN = re.compile(NAME_WORD)
+
+
+def _name_cores(text: str) -> list[tuple[int, int, str, tuple[str, str]]]:
+    """(start, end, core, context) of every run of capitalised words, titles and abbreviations
+    included ("Inspector Karin Åström", "Sgto. Raúl Prieto"), whose core (its last two capitalised
+    words, "Karin Åström") is the name; the context is the word before and after the whole run. A
+    word with a full stop after it ends the run unless it opens it (a sentence ends, a title does
+    not), and so does a possessive ("Carrère's Peugeot" is two things)."""
     out = []
-    for match in _NAME_RUN.finditer(text):
-        before = re.findall(r"[\w'’-]+", text[max(0, match.start() - 40):match.start()])
-        after = re.findall(r"[\w'’-]+", text[match.end():match.end() + 40])
-        out.append((match.start(), match.end(), match.group(), (before[-1].lower() if before else "", after[0].lower() if after else "")))
+    for run in _NAME_WORDS.finditer(text):
+        words: list[re.Match] = []
+        for word in _NAME_TOKEN.finditer(text, run.start(), run.end()):
+            words.append(word)
+            possessive = word.group().endswith(("'s", "’s"))
+            if not (possessive or (word.group().endswith(".") and len(words) > 1) or word.end() == run.end()):
+                continue
+            end = word.end() - (2 if possessive else word.group().endswith("."))
+            if len(words) >= 2:
+                core = text[words[-2].start():end]
+                out.append((words[-2].start(), end, core.casefold(), _context(text, words[0].start(), end)))
+            words = []
     return out
 
 
-def _swapped_names(text: str, other: str) -> list[tuple[int, int]]:
-    """Names that both texts contain but that ``other`` puts in this exact place (same word before and
-    after) only with another of the shared names: who did what is swapped."""
-    mine, theirs = _name_contexts(text), _name_contexts(other)
+def _placed_facts(text: str) -> list[tuple[int, int, str, tuple[str, str]]]:
+    """(start, end, key, context) of every fact-like span (_fact_tokens); the context is two words on
+    each side, as one word often repeats around two values of one kind ("of 100 CFU", "of 140 CFU")."""
+    return [(start, end, key, _context(text, start, end, 2)) for start, end, key in _fact_tokens(text)]
+
+
+def _swapped_names(text: str, other: str, contexts=_name_contexts) -> list[tuple[int, int]]:
+    """Names (or, with contexts=_placed_facts, values) that both texts contain but that ``other`` puts
+    in this exact place (same word before and after) only as another of the shared ones: who did what,
+    or which value belongs where, is swapped."""
+    mine, theirs = contexts(text), contexts(other)
     shared = {name for *_, name, _ in mine} & {name for *_, name, _ in theirs}
     spans = []
     for start, end, name, context in mine:
@@ -266,29 +305,41 @@ _STOP_WORDS = frozenset([
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
 
-def _unshared_words(text: str, other: str, skipped: list[tuple[int, int]]) -> list[tuple[int, int]]:
+# A unit abbreviation stands for the stems of its written-out words ("kph": kilometr, hour).
+_UNIT_STEMS = {unit.casefold(): tuple(_stem(w) for w in spelled.casefold().split() if w not in _STOP_WORDS)
+               for unit, spelled in UNIT_WORDS.items() if unit.isascii() and unit.isalpha()}
+
+
+def _word_stems(word: str, units: bool) -> tuple[str, ...]:
+    return _UNIT_STEMS.get(word, (_stem(word),)) if units else (_stem(word),)
+
+
+def _unshared_words(text: str, other: str, skipped: list[tuple[int, int]], units: bool = False) -> list[tuple[int, int]]:
     """Spans of the content words of ``text`` whose stem ``other`` never uses, outside ``skipped``: the
     fact spans (facts are compared by their normalised value, so "11 February 2025" is not a new word)
-    and the spans already marked."""
-    other_stems = {_stem(w.casefold()) for w in _WORD.findall(other)}
+    and the spans already marked. With ``units``, a unit and its written-out words are one word."""
+    other_stems = {stem for w in _WORD.findall(other) for stem in _word_stems(w.casefold(), units)}
     spans = []
     for match in _WORD.finditer(text):
         word = match.group().casefold()
-        if word in _STOP_WORDS or word in POLARITY_WORDS or _stem(word) in other_stems:
+        if word in _STOP_WORDS or word in POLARITY_WORDS or set(_word_stems(word, units)) <= other_stems:
             continue
         if _clear_of(*match.span(), skipped):
             spans.append(match.span())
     return spans
 
 
-def mark_unsupported(text: str, other: str, words: bool = False) -> str:
+def mark_unsupported(text: str, other: str, input_format: str = INPUT_FORMAT) -> str:
     """``text`` with each fact-like span that ``other`` does not contain wrapped in { }, and every
-    polarity word that the two texts use a different number of times; with ``words``, also each
-    content word whose stem ``other`` does not use, in [ ]."""
+    polarity word that the two texts use a different number of times; from fact-marked-v4 on, also
+    each content word whose stem ``other`` does not use, in [ ] (see INPUT_FORMATS)."""
+    words, v5 = input_format != "fact-marked-v3", input_format == "fact-marked-v5"
     other_keys = {key for _, _, key in _fact_tokens(other)} | _words(other)
     facts = _fact_tokens(text)
     spans = [(start, end) for start, end, key in facts if key not in other_keys]
-    spans += [(s, e) for s, e in _swapped_names(text, other) if _clear_of(s, e, spans)]
+    swapped = _swapped_names(text, other, _name_cores) + _swapped_names(text, other, _placed_facts) if v5 else (
+        _swapped_names(text, other))
+    spans += [(s, e) for s, e in swapped if _clear_of(s, e, spans)]
     mine, theirs = _polarity_counts(text), _polarity_counts(other)
     differing = {w for w in mine if mine[w] != theirs.get(w, 0)}
     for match in re.finditer(r"[A-Za-z']+", text):
@@ -297,7 +348,7 @@ def mark_unsupported(text: str, other: str, words: bool = False) -> str:
     marks = [(start, end, OPEN, CLOSE) for start, end in spans]
     if words:
         skipped = [(start, end) for start, end, _ in facts] + spans
-        marks += [(start, end, WORD_OPEN, WORD_CLOSE) for start, end in _unshared_words(text, other, skipped)]
+        marks += [(start, end, WORD_OPEN, WORD_CLOSE) for start, end in _unshared_words(text, other, skipped, v5)]
     out, last = [], 0
     for start, end, opening, closing in sorted(marks):
         out.append(f"{text[last:start]}{opening}{text[start:end]}{closing}")
@@ -311,11 +362,10 @@ def mark_pair(reference: str, prediction: str, input_format: str = INPUT_FORMAT)
     after normalising their format, names and places case-insensitively), polarity words (not,
     without, before/after, quarantined/released, ...) that one side uses more often than the other,
     and shared names that the other side has in the same place only as another shared name (a swap);
-    in format fact-marked-v4 also, in [ ], content words whose stem the other side does not use."""
+    from fact-marked-v4 on also, in [ ], content words whose stem the other side does not use."""
     if input_format not in INPUT_FORMATS:
         raise ValueError(f"unknown fact-marked input format {input_format!r}; known: {', '.join(INPUT_FORMATS)}")
-    words = input_format != "fact-marked-v3"
-    return mark_unsupported(reference, prediction, words), mark_unsupported(prediction, reference, words)
+    return mark_unsupported(reference, prediction, input_format), mark_unsupported(prediction, reference, input_format)
 
 
 def marked_input(model_path: str) -> str | None:

@@ -24,6 +24,14 @@ _UNITS = (
     r"|km/h|mph|kph|km|cm|mm|µm|m|minutes|minute|mins|min|hours|hour|hrs|h|seconds|second|s|days|day|weeks|week"
     r"|months|month|years|year|CFU(?:/m³|/m3|/plate)?|rpm|kN|N|kWh|kW|V|A|metres|meters|metre|meter|tonnes|tons|t"
 )
+# Units and how they are written out ("km/h" -> "kilometres per hour"): a report may use either.
+UNIT_WORDS = {
+    "kg": "kilograms", "g": "grams", "mg": "milligrams", "µg": "micrograms", "t": "tonnes",
+    "ml": "millilitres", "l": "litres", "km": "kilometres", "m": "metres", "cm": "centimetres", "mm": "millimetres",
+    "h": "hours", "hr": "hours", "hrs": "hours", "min": "minutes", "mins": "minutes", "s": "seconds", "sec": "seconds",
+    "km/h": "kilometres per hour", "kph": "kilometres per hour", "mph": "miles per hour", "%": "per cent",
+    "°C": "degrees Celsius", "°F": "degrees Fahrenheit", "rpm": "revolutions per minute",
+}
 # One alternation, longest forms first, so a date is never also read as an ID or two numbers.
 _FACT_PATTERN = re.compile(
     rf"""
@@ -46,9 +54,9 @@ _FACT_PATTERN = re.compile(
 # Small counts written as words ("three repeat media fills"); index = value.
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
 _TITLES = r"(?:Dr\.?|Prof\.?|Mr\.?|Mrs\.?|Ms\.?|PC|DC|Sgt\.?|Sergeant|Officer|Inspector|Constable|Det\.?|Agente|Cpl\.?|Lt\.?|Capt\.?)"
-_NAME_WORD = r"[A-ZÀ-ÖØ-Þ][\w'’.-]*"
-_PARTICLE = r"(?:de|da|do|dos|das|del|della|di|du|la|le|van|von|der|den|ter|bin|binti|al|el|y|e)"
-_PERSON = re.compile(rf"^(?:{_TITLES}\s+)*(?P<name>{_NAME_WORD}(?:\s+(?:{_PARTICLE}\s+)*{_NAME_WORD})+)$")
+NAME_WORD = r"[A-ZÀ-ÖØ-Þ][\w'’.-]*"
+NAME_PARTICLE = r"(?:de|da|do|dos|das|del|della|di|du|la|le|van|von|der|den|ter|bin|binti|al|el|y|e)"
+_PERSON = re.compile(rf"^(?:{_TITLES}\s+)*(?P<name>{NAME_WORD}(?:\s+(?:{NAME_PARTICLE}\s+)*{NAME_WORD})+)$")
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,41 @@ def test_v4_marks_the_content_words_one_side_lacks_and_nothing_in_identical_or_r
         mark_pair(reference, reference, "fact-marked-v9")
 
 
+def test_v5_takes_units_written_out_for_the_same_words_and_finds_swaps_of_titled_names():
+    reference = "The van was doing 50 km/h with 40 kg of tiles on board."
+    spelled = "The van was doing 50 kilometres per hour with 40 kilograms of tiles on board."
+    assert _word_marks(mark_pair(reference, spelled, "fact-marked-v4")[1]) == ["kilometres", "hour", "kilograms"]
+    assert mark_pair(reference, spelled, "fact-marked-v5") == (reference, spelled)
+    _, invented = mark_pair(reference, spelled + " The driver fled.", "fact-marked-v5")
+    assert _word_marks(invented) == ["driver", "fled"]
+    # The names carry a title, an abbreviation, a possessive or a full stop in one text and not at the
+    # same place in the other: v4 took "PC Morag Donnelly" for a name of its own and saw no swap.
+    reference = ("Van driver Stuart McAllister was unloading when the cyclist fell. PC Morag Donnelly of Police Scotland "
+                 "attended. Sgto. Raúl Prieto's report names hunter Tuomas Kivelä. Constable Heli Mäkinen took photos.")
+    swapped = ("Van driver Morag Donnelly was unloading when the cyclist fell. PC Stuart McAllister of Police Scotland "
+               "attended. Sgto. Raúl Prieto's report names hunter Heli Mäkinen. Constable Tuomas Kivelä took photos.")
+    assert mark_pair(reference, swapped, "fact-marked-v4") == (reference, swapped)
+    marked_reference, marked_swapped = mark_pair(reference, swapped, "fact-marked-v5")
+    # the last pair is seen once: after "Kivelä." the word before the next name is a swapped name itself
+    assert _braced(marked_reference) == ["Stuart McAllister", "Morag Donnelly", "Tuomas Kivelä"]
+    assert _braced(marked_swapped) == ["Morag Donnelly", "Stuart McAllister", "Heli Mäkinen"]
+    assert mark_pair(reference, reference, "fact-marked-v5") == (reference, reference)
+    # two values trade places: both texts hold both, so only their places tell
+    reference = "The mixer ran at 900 rpm while the HMI showed 3,000 rpm, and 2 g of the 5 g sample remained."
+    swapped = "The mixer ran at 3,000 rpm while the HMI showed 900 rpm, and 5 g of the 2 g sample remained."
+    assert mark_pair(reference, swapped, "fact-marked-v4") == (reference, swapped)
+    marked_reference, marked_swapped = mark_pair(reference, swapped, "fact-marked-v5")
+    assert _braced(marked_reference) == ["900 rpm", "2 g", "5 g"] and _braced(marked_swapped) == ["3,000 rpm", "5 g", "2 g"]
+    # a value's place is the two words on each side; after "showed 3,000 rpm" they hold a swapped value
+    # too ("and 2" here, "and 5" there), so that one place is not compared
+
+
+def _braced(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\{([^}]+)\}", text)
+
+
 def test_a_model_folder_declares_its_input_format_and_an_unknown_one_is_a_clear_error(tmp_path):
     assert marked_input(str(tmp_path)) is None  # a plain cross-encoder reads plain pairs
     (tmp_path / INPUT_FILE).write_text(json.dumps({"input": "fact-marked-v4"}))
@@ -90,12 +125,23 @@ def test_faithful_rewrites_and_controls_keep_their_values_unmarked_and_fact_dama
     with_marked_values = sum(1 for c in CASES if any(any(ch.isdigit() for ch in w) for side in mark_pair(
         c["event_description"], rewrites[c["id"]][0]) for w in _marks(side)))
     assert with_marked_values <= 0.05 * len(CASES)
+    swaps = marked_swaps = 0
     for index, case in enumerate(CASES):
         reference = case["event_description"]
         for name in ("date_time_format", "number_format"):
             edit = control(reference, name, random.Random(index))
             if edit is not None:
                 assert mark_pair(reference, edit.text) == (reference, edit.text), (case["id"], name)
+                # v5 also leaves the words alone that write a unit out (v4 marked "kilometres")
+                assert mark_pair(reference, edit.text, "fact-marked-v5") == (reference, edit.text), (case["id"], name)
+        # v5's swap check raises no false alarm on a faithful rewrite: its { } marks are v4's
+        for rewrite in rewrites[case["id"]]:
+            assert ([_braced(side) for side in mark_pair(reference, rewrite, "fact-marked-v5")]
+                    == [_braced(side) for side in mark_pair(reference, rewrite, "fact-marked-v4")]), case["id"]
+        edit = damage(reference, "swap", CaseContext(case, CASES), random.Random(index))
+        if edit is not None:
+            swaps += 1
+            marked_swaps += mark_pair(reference, edit.text, "fact-marked-v5") != (reference, edit.text)
         # Reordered sentences keep every value unmarked; a name that now follows the same word as another
         # name did can be marked as a possible swap (a known false alarm, also seen in training).
         edit = control(reference, "sentence_order", random.Random(index))
@@ -106,6 +152,8 @@ def test_faithful_rewrites_and_controls_keep_their_values_unmarked_and_fact_dama
             edit = damage(reference, kind, context, random.Random(index))
             if edit is not None:
                 assert any(_marks(side) for side in mark_pair(reference, edit.text)), (case["id"], kind, edit.change)
+    # a swap of two names that follow the same word and precede the same word ("driver X was") stays unseen
+    assert swaps >= 150 and marked_swaps >= 0.98 * swaps, (marked_swaps, swaps)
 
 
 def test_the_shipped_model_is_small_trained_on_dev_only_and_current():
