@@ -275,7 +275,7 @@ def _placed_facts(text: str) -> list[tuple[int, int, str, tuple[str, str]]]:
     return [(start, end, key, _context(text, start, end, 2)) for start, end, key in _fact_tokens(text)]
 
 
-def _swapped_names(text: str, other: str, contexts=_name_contexts) -> list[tuple[int, int]]:
+def _swapped(text: str, other: str, contexts=_name_contexts) -> list[tuple[int, int]]:
     """Names (or, with contexts=_placed_facts, values) that both texts contain but that ``other`` puts
     in this exact place (same word before and after) only as another of the shared ones: who did what,
     or which value belongs where, is swapped."""
@@ -311,6 +311,7 @@ _UNIT_STEMS = {unit.casefold(): tuple(_stem(w) for w in spelled.casefold().split
 
 
 def _word_stems(word: str, units: bool) -> tuple[str, ...]:
+    """The stems a lower-cased word stands for: its own, or with ``units`` a unit's written-out words'."""
     return _UNIT_STEMS.get(word, (_stem(word),)) if units else (_stem(word),)
 
 
@@ -337,8 +338,10 @@ def mark_unsupported(text: str, other: str, input_format: str = INPUT_FORMAT) ->
     other_keys = {key for _, _, key in _fact_tokens(other)} | _words(other)
     facts = _fact_tokens(text)
     spans = [(start, end) for start, end, key in facts if key not in other_keys]
-    swapped = _swapped_names(text, other, _name_cores) + _swapped_names(text, other, _placed_facts) if v5 else (
-        _swapped_names(text, other))
+    if v5:
+        swapped = _swapped(text, other, _name_cores) + _swapped(text, other, _placed_facts)
+    else:
+        swapped = _swapped(text, other)
     spans += [(s, e) for s, e in swapped if _clear_of(s, e, spans)]
     mine, theirs = _polarity_counts(text), _polarity_counts(other)
     differing = {w for w in mine if mine[w] != theirs.get(w, 0)}
@@ -362,7 +365,9 @@ def mark_pair(reference: str, prediction: str, input_format: str = INPUT_FORMAT)
     after normalising their format, names and places case-insensitively), polarity words (not,
     without, before/after, quarantined/released, ...) that one side uses more often than the other,
     and shared names that the other side has in the same place only as another shared name (a swap);
-    from fact-marked-v4 on also, in [ ], content words whose stem the other side does not use."""
+    from fact-marked-v4 on also, in [ ], content words whose stem the other side does not use; in
+    fact-marked-v5 units and their written-out words match, and titled names and values that trade
+    places are marked as swaps (INPUT_FORMATS)."""
     if input_format not in INPUT_FORMATS:
         raise ValueError(f"unknown fact-marked input format {input_format!r}; known: {', '.join(INPUT_FORMATS)}")
     return mark_unsupported(reference, prediction, input_format), mark_unsupported(prediction, reference, input_format)
