@@ -261,9 +261,15 @@ def _lm_eval_cells(output: LmEvalOutput, root: Path) -> list[tuple[dict, list[di
     return out
 
 
+def read_export_table(path: Path) -> pd.DataFrame:
+    """One table of a data export: an empty field is missing, any other text (even "NA") is kept as
+    written, and a generation stays text even where it looks like a number."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={PREDICTION: str})
+
+
 def _read_export(folder: Path) -> Runs:
-    cells = pd.read_csv(folder / EXPORT_CELLS, keep_default_na=False, na_values=[""])
-    samples = pd.read_csv(folder / EXPORT_SAMPLES, keep_default_na=False, na_values=[""])
+    cells = read_export_table(folder / EXPORT_CELLS)
+    samples = read_export_table(folder / EXPORT_SAMPLES)
     if "structured_output" not in cells.columns:  # exported before the setting existed: all free decoding
         cells["structured_output"] = DECODING_DEFAULTS["structured_output"]
     if "tags" not in cells.columns:  # exported before models had tags

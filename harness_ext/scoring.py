@@ -272,18 +272,16 @@ def rescore_export(folder: Path, names: list[str], options: MetricOptions) -> in
     reference of each case must be the one the sample was scored against (``target_hash``). Returns
     the number of samples. A page rebuilt from the export (`reportbench leaderboard DIR/data`) then
     shows the new values."""
-    import pandas as pd
-
-    from reportbench.cases import select_cases
+    from reportbench.cases import DOMAINS, select_cases
     from reportbench.digests import text_digest
-    from reportbench.runs import EXPORT_SAMPLES, PREDICTION
+    from reportbench.runs import EXPORT_SAMPLES, PREDICTION, read_export_table
 
     path = folder / EXPORT_SAMPLES
-    samples = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={PREDICTION: str})
+    samples = read_export_table(path)
     if PREDICTION not in samples.columns:
         raise ScoreInputError(f"{path}: column '{PREDICTION}' missing: exported before pages kept the generations, "
                               "so it cannot be rescored")
-    cases = {c["id"]: c for domain in ("pharma", "traffic") for c in select_cases(domain)}
+    cases = {c["id"]: c for domain in DOMAINS for c in select_cases(domain)}
     inputs = []
     for number, row in enumerate(samples.itertuples(index=False), start=1):  # a row may span lines (a generation)
         case = cases.get(row.case_id)
@@ -317,8 +315,8 @@ def rescore_main(args, options: MetricOptions = DEFAULT_OPTIONS) -> int:
         for root in args.runs:
             if not Path(root).is_dir():
                 raise ScoreInputError(f"{root}: not a folder of grid cells")
-            if export_folder(root) is not None:  # a leaderboard's data export
-                exports.append(export_folder(root))
+            if (export := export_folder(root)) is not None:  # a leaderboard's data export
+                exports.append(export)
                 continue
             found = cell_folders(Path(root))
             if not found:

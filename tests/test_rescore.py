@@ -11,7 +11,7 @@ from reportbench.cli import main
 from reportbench.metrics import DEFAULT_OPTIONS, ScoringInput, score_samples
 from reportbench.paths import packaged_data_dir
 from reportbench.records import CellRecord
-from reportbench.runs import load_runs
+from reportbench.runs import load_runs, read_export_table
 
 CASES = [c for c in read_cases(packaged_data_dir() / "pharma.jsonl") if c["split"] == "test"][:2]
 
@@ -68,26 +68,22 @@ def test_rescore_names_what_it_cannot_do(tmp_path, capsys):
 
 def _page_export(tmp_path, rows: int = 6):
     """The first ``rows`` samples of the published page's data export, copied."""
-    import pandas as pd
-
     source = Path(__file__).resolve().parent.parent / "leaderboards" / "two-families" / "data"
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "cells.csv").write_text((source / "cells.csv").read_text())
-    samples = pd.read_csv(source / "samples.csv", keep_default_na=False, na_values=[""], dtype={"prediction": str})
+    samples = read_export_table(source / "samples.csv")
     samples.head(rows).to_csv(folder / "samples.csv", index=False, lineterminator="\n")
     return folder, samples.head(rows)
 
 
 def test_rescore_of_a_page_export_recomputes_from_the_kept_generations(tmp_path, capsys):
-    import pandas as pd
-
     folder, original = _page_export(tmp_path)
     stale = original.assign(rouge1=0.5, fact_recall=0.5)
     stale.to_csv(folder / "samples.csv", index=False, lineterminator="\n")
     assert main(["rescore", str(tmp_path), "--metrics", "rouge1,fact_recall"]) == 0
     assert "rescored in 6 exported sample(s)" in capsys.readouterr().err
-    again = pd.read_csv(folder / "samples.csv", keep_default_na=False, na_values=[""], dtype={"prediction": str})
+    again = read_export_table(folder / "samples.csv")
     # the page's own values come back (its generations parsed and scored as the grid scored them)
     assert again["rouge1"].tolist() == original["rouge1"].tolist()
     assert again["fact_recall"].tolist() == original["fact_recall"].tolist()
