@@ -261,7 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--first-stages", help="a folder with the output of every stage but the last (OUT.stage2, or the "
                          "shipped model with --with-written): train only the last stage")
     trainer.add_argument("--with-written", action="store_true",
-                         help="add the stage tried and not shipped: reports written from the key fields (tasks/data/written_dev.jsonl)")
+                         help="add the stage tried and not shipped: reports written for the dev cases (tasks/data/written_dev.jsonl)")
+    trainer.add_argument("--written-styles", default="",
+                         help="with --with-written: only these styles of the written reports (default: every style: "
+                              "fields, compact, restructured, flawed)")
     trainer.add_argument("--compare-to", help="a trained folder (e.g. the shipped metrics/fact_cross_encoder): "
                          "score a fixed probe set with both and report the differences")
     trainer.add_argument("--tolerance", type=float, default=0.05, help="largest score difference accepted by --compare-to (default 0.05)")

@@ -266,7 +266,7 @@ def test_the_written_reports_are_dev_only_faithful_ones_keep_every_fact_and_flaw
     by_id = {c["id"]: c for c in cases}
     assert set(written) == set(by_id)  # every dev case, no test case
     styles = Counter(w.style for texts in written.values() for w in texts)
-    assert styles == {"fields": len(cases), "compact": len(cases), "flawed": len(cases)}
+    assert styles == {"fields": len(cases), "compact": len(cases), "restructured": len(cases), "flawed": len(cases)}
     references = {c["event_description"] for c in CASES} | {r for texts in packaged_rewrites().values() for r in texts}
     for case_id, texts in written.items():
         for text in texts:
@@ -320,6 +320,26 @@ def test_the_written_stage_pairs_flawed_reports_with_faithful_ones_and_keeps_hel
         epoch_examples(cases, rewrites, WRITTEN_STAGE, 0)
 
 
+def test_the_written_stage_can_read_only_some_styles():
+    from dataclasses import replace
+
+    from reportbench.cross_encoder_training import WRITTEN_STAGE, TrainingSettings, epoch_examples, training_cases, written_texts
+
+    cases, rewrites = training_cases()
+    every = written_texts(cases)
+    chosen = written_texts(cases, ("restructured", "flawed"))
+    assert {w.style for texts in chosen.values() for w in texts} == {"restructured", "flawed"}
+    assert sum(map(len, chosen.values())) == sum(w.style in ("restructured", "flawed") for texts in every.values() for w in texts)
+    stage = replace(WRITTEN_STAGE, written_styles=("restructured",))
+    examples = epoch_examples(cases, rewrites, stage, 0, written_texts(cases, stage.written_styles))
+    restructured = {w.text for texts in every.values() for w in texts if w.style == "restructured"}
+    others = {w.text for texts in every.values() for w in texts if w.style != "restructured"}
+    assert not any(e.kind.startswith("written:") for e in examples)  # no flawed report read
+    assert {e.clean for e in examples} & restructured and not {e.clean for e in examples} & others
+    with pytest.raises(ValueError, match="unknown styles"):
+        TrainingSettings(written_styles=("poem",))
+
+
 def test_a_written_wrong_time_or_place_is_kept_out_while_those_classes_are_held_out():
     from reportbench.cross_encoder_training import WrittenText, touches_held_out
 
@@ -335,6 +355,16 @@ def test_a_written_wrong_time_or_place_is_kept_out_while_those_classes_are_held_
 def test_train_cross_encoder_reports_a_missing_first_stage(tmp_path, capsys, extra):
     assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "m"), "--first-stages", str(tmp_path / "nope"), *extra]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--written-styles", "fields"], "--written-styles needs --with-written"),
+    (["--with-written", "--written-styles", "fields,poem"], "unknown styles ['poem']"),
+])
+def test_train_cross_encoder_checks_the_written_styles(tmp_path, capsys, extra, message):
+    assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "m"), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
 
 
 def test_the_input_marking_is_the_one_the_shipped_model_was_trained_on():
