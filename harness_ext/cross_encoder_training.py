@@ -79,7 +79,7 @@ class TrainingSettings:
     threads: int = 2
     # a trained folder (weights.safetensors) to start from instead of the base encoder: a later stage
     init_from: str | None = None
-    # also train on the reports written from the key fields (WRITTEN_FILE): faithful ones as clean
+    # also train on the reports written for the dev cases (WRITTEN_FILE): faithful ones as clean
     # candidates (damaged copies of them too), flawed ones as damaged candidates
     written: bool = False
     # which styles of WRITTEN_FILE (WRITTEN_STYLES) it reads; empty: every style
@@ -121,7 +121,6 @@ RECIPE: tuple[TrainingSettings, ...] = (
 # figures are in the README.
 WRITTEN_STAGE = TrainingSettings(epochs=1, learning_rate=5e-5, seed=2, class_weights=SEMANTIC_WEIGHTS, written=True,
                                  input_format=RECIPE[-1].input_format)
-
 
 
 @dataclass(frozen=True)
