@@ -210,7 +210,7 @@ def train_cross_encoder(args) -> int:
     """`reportbench metrics train-cross-encoder`: train the fact-aware cross-encoder on the dev split."""
     from dataclasses import replace
 
-    from reportbench.cross_encoder_training import RECIPE, WRITTEN_STAGE, compare, train_recipe
+    from reportbench.cross_encoder_training import RECIPE, WRITTEN_STAGE, compare, train_recipe, with_class_weights
 
     if args.written_styles and not args.with_written:
         print("reportbench metrics train-cross-encoder: --written-styles needs --with-written", file=sys.stderr)
@@ -218,6 +218,8 @@ def train_cross_encoder(args) -> int:
     try:
         styles = tuple(name.strip() for name in args.written_styles.split(",") if name.strip())
         recipe = (*RECIPE, replace(WRITTEN_STAGE, written_styles=styles)) if args.with_written else RECIPE
+        if args.class_weights:
+            recipe = (*recipe[:-1], with_class_weights(recipe[-1], args.class_weights))
         reports = train_recipe(args.out, recipe, max_steps=args.max_steps, seed=args.seed,
                                first_stages=args.first_stages)
     except (OSError, ValueError) as err:

@@ -257,6 +257,15 @@ def test_class_weights_shift_the_drawn_damage_and_are_checked():
         TrainingSettings(class_weights=(("negation", 0.0),))
 
 
+def test_class_weights_given_by_name_change_only_the_named_classes():
+    from reportbench.cross_encoder_training import RECIPE, WRITTEN_STAGE, with_class_weights
+
+    changed = dict(with_class_weights(WRITTEN_STAGE, " omission=5, swap=1 ").class_weights)
+    assert changed == {**dict(WRITTEN_STAGE.class_weights), "omission": 5.0, "swap": 1.0}
+    assert dict(with_class_weights(RECIPE[0], "negation=2").class_weights) == {"negation": 2.0}
+    assert with_class_weights(WRITTEN_STAGE, "") == WRITTEN_STAGE
+
+
 def test_the_written_reports_are_dev_only_faithful_ones_keep_every_fact_and_flawed_ones_are_typed():
     from reportbench.cross_encoder_training import WRITTEN_ERRORS, training_cases, written_texts
     from reportbench.metrics.facts import invented_facts, missing_facts
@@ -360,8 +369,12 @@ def test_train_cross_encoder_reports_a_missing_first_stage(tmp_path, capsys, ext
 @pytest.mark.parametrize("extra, message", [
     (["--written-styles", "fields"], "--written-styles needs --with-written"),
     (["--with-written", "--written-styles", "fields,poem"], "unknown styles ['poem']"),
+    (["--class-weights", "omission"], "'omission' is not NAME=WEIGHT"),
+    (["--class-weights", "omission=often"], "'omission=often' is not NAME=WEIGHT"),
+    (["--with-written", "--class-weights", "omissions=5"], "unknown damage classes ['omissions']"),
+    (["--class-weights", "negation=0"], "every weight must be > 0"),
 ])
-def test_train_cross_encoder_checks_the_written_styles(tmp_path, capsys, extra, message):
+def test_train_cross_encoder_checks_the_written_styles_and_class_weights(tmp_path, capsys, extra, message):
     assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "m"), *extra]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
