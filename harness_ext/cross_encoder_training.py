@@ -123,7 +123,6 @@ WRITTEN_STAGE = TrainingSettings(epochs=1, learning_rate=5e-5, seed=2, class_wei
                                  input_format=RECIPE[-1].input_format)
 
 
-
 def with_class_weights(settings: TrainingSettings, text: str) -> TrainingSettings:
     """``settings`` with the damage-class weights named in ``text`` ("omission=5,negation=3") changed;
     the classes not named keep theirs (1 where the stage has none)."""
@@ -138,6 +137,7 @@ def with_class_weights(settings: TrainingSettings, text: str) -> TrainingSetting
             raise ValueError(f"class weights: {item!r} is not NAME=WEIGHT (e.g. omission=5)")
         changed[name.strip()] = weight
     return replace(settings, class_weights=tuple({**dict(settings.class_weights), **changed}.items()))
+
 
 @dataclass(frozen=True)
 class WrittenText:
