@@ -20,7 +20,8 @@ already give away. Earlier stages are written next to the output (``OUT.stage1``
 `WRITTEN_STAGE` (opt-in, not shipped) adds a stage on reports written for the dev cases
 (`tasks/data/written_dev.jsonl`: faithful ones written from the key fields as models write them, in
 two styles, and restructurings of the reference, as further clean candidates; flawed ones with typed
-errors as damaged candidates); `written_styles` picks some of those styles.
+errors as damaged candidates); `written_styles` picks some of those styles, `reference_share` how
+many of the drawn damaged copies are near-copies of the reference.
 Everything is seeded and runs single-process on CPU, so a rerun on the same machine gives the
 same weights; `--compare-to` measures how far a rerun's scores are from the shipped model's.
 """
@@ -84,6 +85,9 @@ class TrainingSettings:
     written: bool = False
     # which styles of WRITTEN_FILE (WRITTEN_STYLES) it reads; empty: every style
     written_styles: tuple[str, ...] = ()
+    # share of each case's draws taken from damaged copies of the reference (the hard setting's
+    # near-copies); None: in proportion to how many there are, 1 / (1 + faithful texts of the case)
+    reference_share: float | None = None
     # how the pair is marked for the model (reportbench.metrics.fact_cross_encoder.mark_pair)
     input_format: str = INPUT_FORMAT
 
@@ -98,6 +102,8 @@ class TrainingSettings:
         unknown = sorted(set(self.written_styles) - set(WRITTEN_STYLES))
         if unknown:
             raise ValueError(f"written_styles: unknown styles {unknown}; known: {list(WRITTEN_STYLES)}")
+        if self.reference_share is not None and not 0 <= self.reference_share <= 1:
+            raise ValueError(f"reference_share: {self.reference_share} is not between 0 and 1")
 
 
 # Stage 2 draws the semantic errors (swap, omission, invented, negation) 3-5 times as often as the
@@ -118,7 +124,8 @@ RECIPE: tuple[TrainingSettings, ...] = (
 # Tried, not shipped (metrics/README.md): one more stage from the shipped model on the written reports
 # (`train-cross-encoder --with-written [--written-styles ...]`). It reads the shipped model's format,
 # as it continues it. Every style set tried, and drawing omissions more often (`--class-weights`),
-# raised the easy setting and lost hard omissions; the figures are in the README.
+# raised the easy setting and lost hard omissions; the share of near-copies among the drawn damaged
+# copies (`--reference-share`) trades the one for the other; the figures are in the README.
 WRITTEN_STAGE = TrainingSettings(epochs=1, learning_rate=5e-5, seed=2, class_weights=SEMANTIC_WEIGHTS, written=True,
                                  input_format=RECIPE[-1].input_format)
 
@@ -215,6 +222,7 @@ class Example:
     damaged: str
     kind: str
     both_faithful: bool = False  # a (reference, rewrite) pair: only ordered, both labelled faithful
+    of_reference: bool = False  # the damaged text is a copy of the reference (a near-copy)
 
 
 @dataclass
@@ -269,16 +277,13 @@ def epoch_examples(cases: Sequence[Mapping[str, str]], rewrites: Mapping[str, Se
         for rewrite in rewrites.get(case["id"], ()):  # meaning-preserving edits of the rewrite are faithful too
             clean += [edit.text for name in CONTROL_CLASSES if (edit := control(rewrite, name, rng)) is not None]
         damaged = [c for c in group if c.role == "damaged"]
-        if settings.class_weights:
-            drawn = _weighted_sample(damaged, settings.pairs_per_case, dict(settings.class_weights), rng)
-        else:  # every class alike (the first stage)
-            drawn = rng.sample(damaged, min(settings.pairs_per_case, len(damaged)))
+        drawn = _draw(damaged, settings, rng)
         for d in drawn:
             if d.base != "reference":
                 partner = text[d.base]
             else:  # the reference itself a third of the time: it must stay above every damaged copy of it
                 partner = reference if rng.random() < 0.35 else rng.choice(clean)
-            examples.append(Example(reference, partner, d.text, d.kind))
+            examples.append(Example(reference, partner, d.text, d.kind, of_reference=d.base == "reference"))
         # The reference itself should score at least as well as any rewrite of it (an audit control).
         for rewrite in rewrites.get(case["id"], ())[:1]:
             examples.append(Example(reference, reference, rewrite, "reference_over_rewrite", both_faithful=True))
@@ -293,6 +298,22 @@ def epoch_examples(cases: Sequence[Mapping[str, str]], rewrites: Mapping[str, Se
                     examples.append(Example(reference, partner, flawed.text, kind))
     rng.shuffle(examples)
     return examples
+
+
+def _draw(damaged: Sequence, settings: TrainingSettings, rng: random.Random) -> list:
+    """A case's damaged copies for one epoch: ``pairs_per_case`` of them, by class weight, and with
+    ``reference_share`` set, that share of them (rounded) from copies of the reference."""
+    k = settings.pairs_per_case
+    if settings.reference_share is None:
+        if settings.class_weights:
+            return _weighted_sample(damaged, k, dict(settings.class_weights), rng)
+        return rng.sample(damaged, min(k, len(damaged)))  # every class alike (the first stage)
+    weights = dict(settings.class_weights)
+    of_reference = [d for d in damaged if d.base == "reference"]
+    others = [d for d in damaged if d.base != "reference"]
+    k_reference = min(round(k * settings.reference_share), len(of_reference))
+    return (_weighted_sample(of_reference, k_reference, weights, rng)
+            + _weighted_sample(others, k - k_reference, weights, rng))
 
 
 def _weighted_sample(damaged: Sequence, k: int, weights: Mapping[str, float], rng: random.Random) -> list:

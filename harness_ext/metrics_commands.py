@@ -220,6 +220,8 @@ def train_cross_encoder(args) -> int:
         recipe = (*RECIPE, replace(WRITTEN_STAGE, written_styles=styles)) if args.with_written else RECIPE
         if args.class_weights:
             recipe = (*recipe[:-1], with_class_weights(recipe[-1], args.class_weights))
+        if args.reference_share is not None:
+            recipe = (*recipe[:-1], replace(recipe[-1], reference_share=args.reference_share))
         reports = train_recipe(args.out, recipe, max_steps=args.max_steps, seed=args.seed,
                                first_stages=args.first_stages)
     except (OSError, ValueError) as err:

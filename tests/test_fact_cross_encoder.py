@@ -266,6 +266,27 @@ def test_class_weights_given_by_name_change_only_the_named_classes():
     assert with_class_weights(WRITTEN_STAGE, "") == WRITTEN_STAGE
 
 
+def test_reference_share_sets_how_many_damaged_copies_are_near_copies_of_the_reference():
+    from dataclasses import replace
+
+    from reportbench.cross_encoder_training import WRITTEN_STAGE, TrainingSettings, epoch_examples, training_cases, written_texts
+
+    cases, rewrites = training_cases()
+    written = written_texts(cases)
+    cases = cases[:12]
+
+    def near_copies(settings):
+        drawn = [e for e in epoch_examples(cases, rewrites, settings, 0, written) if e.kind in dict(settings.class_weights)]
+        return sum(e.of_reference for e in drawn), len(drawn)
+
+    of_reference, drawn = near_copies(WRITTEN_STAGE)  # 1 reference among 5 texts per case: about a fifth
+    assert drawn == 12 * WRITTEN_STAGE.pairs_per_case and of_reference < 0.35 * drawn
+    for share in (0.5, 1.0, 0.0):
+        assert near_copies(replace(WRITTEN_STAGE, reference_share=share)) == (round(drawn * share), drawn)
+    with pytest.raises(ValueError, match="reference_share: 1.5 is not between 0 and 1"):
+        TrainingSettings(reference_share=1.5)
+
+
 def test_the_written_reports_are_dev_only_faithful_ones_keep_every_fact_and_flawed_ones_are_typed():
     from reportbench.cross_encoder_training import WRITTEN_ERRORS, training_cases, written_texts
     from reportbench.metrics.facts import invented_facts, missing_facts
@@ -373,6 +394,7 @@ def test_train_cross_encoder_reports_a_missing_first_stage(tmp_path, capsys, ext
     (["--class-weights", "omission=often"], "'omission=often' is not NAME=WEIGHT"),
     (["--with-written", "--class-weights", "omissions=5"], "unknown damage classes ['omissions']"),
     (["--class-weights", "negation=0"], "every weight must be > 0"),
+    (["--with-written", "--reference-share", "2"], "reference_share: 2.0 is not between 0 and 1"),
 ])
 def test_train_cross_encoder_checks_the_written_styles_and_class_weights(tmp_path, capsys, extra, message):
     assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "m"), *extra]) == 2
