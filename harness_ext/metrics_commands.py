@@ -218,10 +218,12 @@ def train_cross_encoder(args) -> int:
     try:
         styles = tuple(name.strip() for name in args.written_styles.split(",") if name.strip())
         recipe = (*RECIPE, replace(WRITTEN_STAGE, written_styles=styles)) if args.with_written else RECIPE
+        last = recipe[-1]  # the flags below change the last stage only
         if args.class_weights:
-            recipe = (*recipe[:-1], with_class_weights(recipe[-1], args.class_weights))
+            last = with_class_weights(last, args.class_weights)
         if args.reference_share is not None:
-            recipe = (*recipe[:-1], replace(recipe[-1], reference_share=args.reference_share))
+            last = replace(last, reference_share=args.reference_share)
+        recipe = (*recipe[:-1], last)
         reports = train_recipe(args.out, recipe, max_steps=args.max_steps, seed=args.seed,
                                first_stages=args.first_stages)
     except (OSError, ValueError) as err:
