@@ -271,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--reference-share", type=float,
                          help="share (0-1) of the last stage's damaged draws that are copies of the reference (the hard "
                               "setting's near-copies); default: in proportion to how many there are")
+    trainer.add_argument("--free-text-expert", choices=("train", "skip", "only"), default="train",
+                         help="the free-text expert (OUT/free_text), trained after the recipe from its result: train (default), "
+                              "skip, or only (from the finished model in --first-stages, copied to OUT)")
     trainer.add_argument("--compare-to", help="a trained folder (e.g. the shipped metrics/fact_cross_encoder): "
                          "score a fixed probe set with both and report the differences")
     trainer.add_argument("--tolerance", type=float, default=0.05, help="largest score difference accepted by --compare-to (default 0.05)")

@@ -22,6 +22,10 @@ already give away. Earlier stages are written next to the output (``OUT.stage1``
 two styles, and restructurings of the reference, as further clean candidates; flawed ones with typed
 errors as damaged candidates); `written_styles` picks some of those styles, `reference_share` how
 many of the drawn damaged copies are near-copies of the reference.
+`FREE_TEXT_EXPERT` (shipped, `fact_cross_encoder/free_text/`): from the finished model, its top
+encoder layer, pooler and head trained once more on the written reports with no near-copies among
+the damaged draws; scoring mixes the two by closeness to the reference
+(`reportbench.metrics.fact_cross_encoder.Mixture`).
 Everything is seeded and runs single-process on CPU, so a rerun on the same machine gives the
 same weights; `--compare-to` measures how far a rerun's scores are from the shipped model's.
 """
@@ -31,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -42,13 +47,16 @@ from reportbench.audit import AuditInputError, build_candidates, load_audit_case
 from reportbench.damage import CONTROL_CLASSES, DAMAGE_CLASSES, control, place_parts
 from reportbench.jsonl import numbered_objects
 from reportbench.metrics.fact_cross_encoder import (
+    FREE_TEXT_DIR,
     INPUT_FORMAT,
     INPUT_FORMATS,
     MAX_LENGTH,
     TRAINING_FILE,
     WEIGHTS_FILE,
+    Mixture,
     load_trained,
     mark_pair,
+    training_info,
 )
 from reportbench.metrics.facts import facts_in_text
 from reportbench.paths import packaged_data_dir
@@ -128,6 +136,12 @@ RECIPE: tuple[TrainingSettings, ...] = (
 # copies (`--reference-share`) trades the one for the other; the figures are in the README.
 WRITTEN_STAGE = TrainingSettings(epochs=1, learning_rate=5e-5, seed=2, class_weights=SEMANTIC_WEIGHTS, written=True,
                                  input_format=RECIPE[-1].input_format)
+# The free-text expert (shipped in fact_cross_encoder/free_text): the written stage with no near-copies
+# of the reference among its damaged draws, so it learns to judge freely written reports, which the
+# model it starts from scores all alike; only the top layer, pooler and head are trained, so it adds
+# 3.9 MB and shares the lower layers. Trained like this on all four upper layers (14 MB) it judged
+# written reports as well, but ordered real model outputs no better than chance (metrics/README.md).
+FREE_TEXT_EXPERT = replace(WRITTEN_STAGE, frozen_layers=5, reference_share=0.0, learning_rate=1e-4)
 
 
 def with_class_weights(settings: TrainingSettings, text: str) -> TrainingSettings:
@@ -409,12 +423,18 @@ def _save(model, trainable: set[str], out: Path, settings: TrainingSettings, cas
     out.mkdir(parents=True, exist_ok=True)
     state = {n: t.detach().to(torch.float16).contiguous() for n, t in model.state_dict().items() if n in trainable}
     save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "pt"})
+    # a stage that trains fewer weights than the one it starts from stores only its own: it is loaded on top of that one
+    on_top_of = None
+    if settings.init_from and set(training_info(Path(settings.init_from))["trained_parameters"]) - trainable:
+        on_top_of = os.path.relpath(Path(settings.init_from).resolve(), out.resolve())
     info = {
         "base": settings.base,
         "input": settings.input_format,
         "trained_parameters": sorted(trainable),
         "trained_parameter_count": int(sum(t.numel() for t in state.values())),
-        "storage": "float16; loaded as float32 into the base model, all other weights are the base model's",
+        "storage": "float16; loaded as float32 into the base model, all other weights are the base model's" if on_top_of is None
+        else "float16; loaded as float32 over the model of the folder on_top_of names, whose weights are all the others",
+        **({"on_top_of": on_top_of} if on_top_of else {}),
         "held_out_classes": list(settings.held_out_classes),
         "trained_classes": [c for c in DAMAGE_CLASSES if c not in settings.held_out_classes],
         "data": {
@@ -481,6 +501,23 @@ def train_recipe(out: str | Path, recipe: Sequence[TrainingSettings] = RECIPE, p
         reports.append(train(target, replace(stage, **changes), progress))
         previous = target
     return reports
+
+
+def train_free_text_expert(folder: str | Path, settings: TrainingSettings = FREE_TEXT_EXPERT, progress: bool = True,
+                           max_steps: int | None = None, seed: int = 0, batch_size: int | None = None) -> TrainingReport:
+    """Trains the free-text expert of the model in ``folder`` into ``folder/free_text`` (FREE_TEXT_DIR),
+    starting from that model, and records how scoring mixes the two (``Mixture``)."""
+    changes: dict = {"seed": settings.seed + seed, "init_from": str(folder)}
+    if max_steps is not None:
+        changes["max_steps"] = max_steps
+    if batch_size is not None:
+        changes["batch_size"] = batch_size
+    out = Path(folder) / FREE_TEXT_DIR
+    report = train(out, replace(settings, **changes), progress)
+    info = training_info(out)
+    info["mixture"] = asdict(Mixture())
+    (out / TRAINING_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    return report
 
 
 def marking_digest(input_format: str = INPUT_FORMAT, cases_per_domain: int = 10) -> str:

@@ -208,27 +208,61 @@ def judging_sheet(args) -> int:
 
 def train_cross_encoder(args) -> int:
     """`reportbench metrics train-cross-encoder`: train the fact-aware cross-encoder on the dev split."""
+    import shutil
     from dataclasses import replace
 
-    from reportbench.cross_encoder_training import RECIPE, WRITTEN_STAGE, compare, train_recipe, with_class_weights
+    from reportbench.cross_encoder_training import RECIPE, WRITTEN_STAGE, train_free_text_expert, train_recipe, with_class_weights
+    from reportbench.metrics.fact_cross_encoder import FREE_TEXT_DIR, TRAINING_FILE, WEIGHTS_FILE
+
+    def refuse(message: str) -> int:
+        print(f"reportbench metrics train-cross-encoder: {message}", file=sys.stderr)
+        return 2
 
     if args.written_styles and not args.with_written:
-        print("reportbench metrics train-cross-encoder: --written-styles needs --with-written", file=sys.stderr)
-        return 2
+        return refuse("--written-styles needs --with-written")
+    if args.free_text_expert == "only":
+        recipe_flags = [flag for flag, value in (("--with-written", args.with_written), ("--class-weights", args.class_weights),
+                                                 ("--reference-share", args.reference_share is not None)) if value]
+        if recipe_flags:
+            return refuse(f"{', '.join(recipe_flags)} change the recipe's stages, which --free-text-expert only does not train")
+        if not args.first_stages:
+            return refuse("--free-text-expert only needs --first-stages (the finished model to start from)")
+    out = Path(args.out)
     try:
-        styles = tuple(name.strip() for name in args.written_styles.split(",") if name.strip())
-        recipe = (*RECIPE, replace(WRITTEN_STAGE, written_styles=styles)) if args.with_written else RECIPE
-        last = recipe[-1]  # the flags below change the last stage only
-        if args.class_weights:
-            last = with_class_weights(last, args.class_weights)
-        if args.reference_share is not None:
-            last = replace(last, reference_share=args.reference_share)
-        recipe = (*recipe[:-1], last)
-        reports = train_recipe(args.out, recipe, max_steps=args.max_steps, seed=args.seed,
-                               first_stages=args.first_stages)
+        if args.free_text_expert == "only":
+            first = Path(args.first_stages)
+            missing = [name for name in (WEIGHTS_FILE, TRAINING_FILE) if not (first / name).is_file()]
+            if missing:
+                return refuse(f"--first-stages {first}: no {missing[0]} (the folder of a trained model is needed)")
+            out.mkdir(parents=True, exist_ok=True)
+            if first.resolve() != out.resolve():
+                for name in (WEIGHTS_FILE, TRAINING_FILE):
+                    shutil.copyfile(first / name, out / name)
+            reports = []
+        else:
+            if (out / FREE_TEXT_DIR).exists():  # an expert of the model about to be replaced no longer fits it
+                print(f"reportbench metrics train-cross-encoder: removing {out / FREE_TEXT_DIR} (trained on the model being replaced)",
+                      file=sys.stderr)
+                shutil.rmtree(out / FREE_TEXT_DIR)
+            styles = tuple(name.strip() for name in args.written_styles.split(",") if name.strip())
+            recipe = (*RECIPE, replace(WRITTEN_STAGE, written_styles=styles)) if args.with_written else RECIPE
+            last = recipe[-1]  # the flags below change the last stage only
+            if args.class_weights:
+                last = with_class_weights(last, args.class_weights)
+            if args.reference_share is not None:
+                last = replace(last, reference_share=args.reference_share)
+            recipe = (*recipe[:-1], last)
+            reports = train_recipe(args.out, recipe, max_steps=args.max_steps, seed=args.seed, first_stages=args.first_stages)
+        if args.free_text_expert != "skip":
+            reports.append(train_free_text_expert(out, max_steps=args.max_steps, seed=args.seed))
     except (OSError, ValueError) as err:
-        print(f"reportbench metrics train-cross-encoder: {err}", file=sys.stderr)
-        return 2
+        return refuse(str(err))
+    return _after_training(args, reports)
+
+
+def _after_training(args, reports) -> int:
+    from reportbench.cross_encoder_training import compare
+
     steps, pairs, seconds = (sum(getattr(r, k) for r in reports) for k in ("steps", "examples_seen", "seconds"))
     print(f"trained {steps} steps ({pairs} pairs, {len(reports)} stage(s)) in {seconds:.0f} s -> {args.out}", file=sys.stderr)
     if args.compare_to:

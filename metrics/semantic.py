@@ -18,7 +18,7 @@ import numpy as np
 
 from reportbench.metrics.base import MODEL, TITLES, Metric, MetricUnavailable, ScoringInput
 from reportbench.metrics.encoders import DEFAULT_ENCODER, resolve_model
-from reportbench.metrics.fact_cross_encoder import mark_pair, marked_input, weights_folder
+from reportbench.metrics.fact_cross_encoder import mark_pair, marked_input, mixture_of, weights_folder
 from reportbench.metrics.options import CROSS_ENCODER_MODES, MetricOptions
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baselines"
@@ -324,12 +324,23 @@ def _cross_encoder_scores(samples: Sequence[ScoringInput], options: MetricOption
     model = cross_encoder(options)
     batch = options.metric_batch_size
     pairs = [(s.reference, s.prediction) for s in samples]
-    input_format = marked_input(resolve_model(options.cross_encoder_model))
+    path = resolve_model(options.cross_encoder_model)
+    input_format = marked_input(path)
     if input_format is not None:
         pairs = [mark_pair(reference, prediction, input_format) for reference, prediction in pairs]
     if options.cross_encoder_mode == "fact":  # sigmoid in float64, so near-1 scores do not collapse into ties
-        logits = model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Identity(), show_progress_bar=False)
-        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+        def probability(m, shift: float = 0.0) -> np.ndarray:
+            logits = m.predict(pairs, batch_size=batch, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+            return 1.0 / (1.0 + np.exp(-(np.asarray(logits, dtype=np.float64) - shift)))
+
+        near = probability(model)
+        mixed = mixture_of(path)
+        if mixed is None:
+            return near
+        expert_path, mixture = mixed
+        expert = _load_once("cross-encoder", _cross_encoder, str(expert_path), options.metric_device)
+        weight = np.array([mixture.near_copy_weight(s.reference, s.prediction) for s in samples])
+        return weight * near + (1.0 - weight) * probability(expert, mixture.free_text_shift)
     if options.cross_encoder_mode == "sts":
         return model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Sigmoid(), show_progress_bar=False)
     logits = model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Identity(), show_progress_bar=False)
@@ -352,8 +363,24 @@ def _cross_encoder_settings(options: MetricOptions) -> dict:
         "call": "CrossEncoder(model).predict([(reference, prediction)], activation_fn="
         + {"sts": "torch.nn.Sigmoid())", "fact": "torch.nn.Identity()), then 1 / (1 + exp(-logit)) in float64"}.get(
             options.cross_encoder_mode, "torch.nn.Identity())"),
-        **({"training": _fact_training_summary(folder)} if (folder := weights_folder(options.cross_encoder_model)) else {}),
+        **(_fact_settings(folder) if (folder := weights_folder(options.cross_encoder_model)) else {}),
     }
+
+
+def _fact_settings(folder: Path) -> dict:
+    """A trained folder's record, and its free-text expert's with how the two are mixed."""
+    from dataclasses import asdict
+
+    from reportbench.metrics.fact_cross_encoder import Mixture, free_text_expert
+
+    out = {"training": _fact_training_summary(folder)}
+    expert = free_text_expert(folder)
+    if expert is not None:
+        summary = _fact_training_summary(expert)
+        mixture = Mixture(**summary.pop("mixture", {}))
+        out["free_text_expert"] = {"mixture": asdict(mixture), "definition": " ".join(Mixture.__doc__.split(".")[0].split()) + ".",
+                                   "training": summary}
+    return out
 
 
 def _fact_training_summary(folder: Path) -> dict:
@@ -363,8 +390,8 @@ def _fact_training_summary(folder: Path) -> dict:
         info = training_info(folder)
     except MetricUnavailable as err:
         return {"unavailable": str(err)}
-    return {key: info[key] for key in ("base", "input", "trained_parameters", "held_out_classes", "data", "settings", "weights_sha256")
-            if key in info}
+    return {key: info[key] for key in ("base", "input", "trained_parameters", "held_out_classes", "data", "settings", "weights_sha256",
+                                       "on_top_of", "mixture") if key in info}
 
 
 def _safe_resolve(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -18,12 +19,15 @@ from reportbench.metrics.base import MetricUnavailable
 from reportbench.metrics.encoders import resolve_model
 from reportbench.metrics.fact_cross_encoder import (
     ALIAS,
+    FREE_TEXT_DIR,
     INPUT_FILE,
     SHIPPED_DIR,
     TRAINING_FILE,
     WEIGHTS_FILE,
+    Mixture,
     mark_pair,
     marked_input,
+    mixture_of,
     training_info,
 )
 from reportbench.paths import packaged_data_dir
@@ -157,16 +161,51 @@ def test_faithful_rewrites_and_controls_keep_their_values_unmarked_and_fact_dama
 
 
 def test_the_shipped_model_is_small_trained_on_dev_only_and_current():
-    weights = SHIPPED_DIR / WEIGHTS_FILE
-    assert weights.stat().st_size <= 20 * 1024 * 1024
-    info = training_info()
-    assert info["data"]["split"] == "dev" and info["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
-    assert len(info["held_out_classes"]) >= 2 and not set(info["held_out_classes"]) & set(info["trained_classes"])
-    from reportbench.cross_encoder_training import _digest, training_cases
+    from reportbench.cross_encoder_training import FREE_TEXT_EXPERT, _digest, training_cases
 
+    expert = SHIPPED_DIR / FREE_TEXT_DIR
+    assert sum((folder / WEIGHTS_FILE).stat().st_size for folder in (SHIPPED_DIR, expert)) <= 20 * 1024 * 1024
     cases, rewrites = training_cases()
-    assert info["data"]["cases_sha256"] == _digest([c["event_description"] for c in cases])
-    assert info["data"]["rewrites_sha256"] == _digest([r for c in cases for r in rewrites[c["id"]]])
+    for folder in (SHIPPED_DIR, expert):
+        info = training_info(folder)
+        weights = folder / WEIGHTS_FILE
+        assert info["data"]["split"] == "dev" and info["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+        assert len(info["held_out_classes"]) >= 2 and not set(info["held_out_classes"]) & set(info["trained_classes"])
+        assert info["data"]["cases_sha256"] == _digest([c["event_description"] for c in cases])
+        assert info["data"]["rewrites_sha256"] == _digest([r for c in cases for r in rewrites[c["id"]]])
+    # the expert is its recipe's, trained from the shipped model, and stores only what it trained
+    info = training_info(expert)
+    assert info["on_top_of"] == ".." and info["mixture"] == dataclasses.asdict(Mixture())
+    assert info["continued_from"]["weights_sha256"] == training_info()["weights_sha256"]
+    recipe = json.loads(json.dumps(dataclasses.asdict(FREE_TEXT_EXPERT)))
+    assert {k: v for k, v in info["settings"].items() if k != "seed"} == {k: v for k, v in recipe.items() if k not in ("seed", "init_from")}
+    assert all(name.startswith(("bert.encoder.layer.5.", "bert.pooler.", "classifier.")) for name in info["trained_parameters"])
+
+
+def test_the_default_cross_encoder_mixes_its_two_models_by_closeness_to_the_reference():
+    """A near-copy of the reference is scored by the model trained on near-copies, a freely written
+    report by the free-text expert (its logit shifted down), as Mixture says."""
+    import numpy as np
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    path = resolve_model(ALIAS)
+    expert_path, mixture = mixture_of(path)
+    assert mixture == Mixture() and (expert_path / "config.json").is_file()
+    case = next(c for c in CASES if c["split"] == "test")
+    reference, rewrite = case["event_description"], packaged_rewrites()[case["id"]][0]
+    assert mixture.near_copy_weight(reference, reference) > 0.999 and mixture.near_copy_weight(reference, rewrite) < 1e-6
+
+    def probability(folder, text, shift=0.0):
+        logit = CrossEncoder(str(folder)).predict([mark_pair(reference, text, training_info()["input"])],
+                                                  activation_fn=torch.nn.Identity())[0]
+        return 1 / (1 + np.exp(-(float(logit) - shift)))
+
+    scores = score_samples([ScoringInput.from_case(case, t) for t in (reference, rewrite)], ["cross_encoder"],
+                           DEFAULT_OPTIONS).values["cross_encoder"]
+    assert scores[0] == pytest.approx(probability(path, reference), abs=1e-4)
+    assert scores[1] == pytest.approx(probability(expert_path, rewrite, mixture.free_text_shift), abs=1e-4)
+    assert probability(path, rewrite) != pytest.approx(scores[1], abs=1e-3)  # the expert, not the near-copy model
 
 
 def test_training_data_never_touches_the_test_split():
@@ -208,6 +247,9 @@ def test_metrics_describe_shows_the_training(capsys):
     settings = json.loads(capsys.readouterr().out)["metrics"][0]["settings"]
     assert settings["mode"] == "fact" and settings["model"] == ALIAS
     assert settings["training"]["held_out_classes"] == training_info()["held_out_classes"]
+    expert = settings["free_text_expert"]
+    assert expert["mixture"] == dataclasses.asdict(Mixture()) and expert["training"]["on_top_of"] == ".."
+    assert expert["training"]["settings"]["frozen_layers"] == 5 and "ROUGE-2" in expert["definition"]
 
 
 @pytest.mark.slow
@@ -236,6 +278,39 @@ def test_few_step_training_is_deterministic_and_loads_as_a_cross_encoder(tmp_pat
     options = DEFAULT_OPTIONS.__class__(cross_encoder=str(tmp_path / "a"))
     value = score_samples([ScoringInput.from_case(case, case["event_description"])], ["cross_encoder"], options).values["cross_encoder"]
     assert 0 <= value[0] <= 1
+    # the free-text expert: twice the same bytes, only its own weights stored, loaded over the model below it
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification
+
+    from reportbench.cross_encoder_training import train_free_text_expert
+    from reportbench.metrics.fact_cross_encoder import model_folder
+
+    for name in ("a", "c"):
+        train_free_text_expert(tmp_path / name, progress=False, max_steps=2, batch_size=2)
+    expert = tmp_path / "a" / FREE_TEXT_DIR
+    assert (expert / WEIGHTS_FILE).read_bytes() == (tmp_path / "c" / FREE_TEXT_DIR / WEIGHTS_FILE).read_bytes()
+    info = json.loads((expert / TRAINING_FILE).read_text())
+    assert info["on_top_of"] == ".." and info["mixture"] == dataclasses.asdict(Mixture())
+    own, below = load_file(str(expert / WEIGHTS_FILE)), load_file(str(tmp_path / "a" / WEIGHTS_FILE))
+    assert set(own) == {n for n in below if n.startswith(("bert.encoder.layer.5.", "bert.pooler.", "classifier."))}
+    assembled = model_folder(tmp_path / "a")
+    expert_model = AutoModelForSequenceClassification.from_pretrained(assembled / FREE_TEXT_DIR).state_dict()
+    for name in ("bert.encoder.layer.4.output.dense.weight", "bert.encoder.layer.5.output.dense.weight", "classifier.weight"):
+        source = own if name in own else below
+        assert torch.equal(expert_model[name], source[name].float()), name
+    assert not torch.equal(own["classifier.weight"], below["classifier.weight"])
+    mixed = score_samples([ScoringInput.from_case(case, t) for t in (case["event_description"], packaged_rewrites()[case["id"]][0])],
+                          ["cross_encoder"], options).values["cross_encoder"]
+    assert all(0 <= v <= 1 for v in mixed) and mixed[0] == pytest.approx(value[0], abs=1e-4)  # the reference: the model below alone
+    # the command line: only the expert, from a finished model copied to --out; retraining the model drops its old expert
+    assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "d"), "--first-stages", str(tmp_path / "a"),
+                 "--free-text-expert", "only", "--max-steps", "1"]) == 0
+    assert (tmp_path / "d" / WEIGHTS_FILE).read_bytes() == (tmp_path / "a" / WEIGHTS_FILE).read_bytes()
+    assert json.loads((tmp_path / "d" / FREE_TEXT_DIR / TRAINING_FILE).read_text())["steps"] == 1
+    assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "d"), "--first-stages", str(before_last),
+                 "--free-text-expert", "skip", "--max-steps", "1"]) == 0
+    assert not (tmp_path / "d" / FREE_TEXT_DIR).exists()
 
 
 def test_class_weights_shift_the_drawn_damage_and_are_checked():
@@ -395,6 +470,10 @@ def test_train_cross_encoder_reports_a_missing_first_stage(tmp_path, capsys, ext
     (["--with-written", "--class-weights", "omissions=5"], "unknown damage classes ['omissions']"),
     (["--class-weights", "negation=0"], "every weight must be > 0"),
     (["--with-written", "--reference-share", "2"], "reference_share: 2.0 is not between 0 and 1"),
+    (["--free-text-expert", "only"], "--free-text-expert only needs --first-stages"),
+    (["--free-text-expert", "only", "--first-stages", "metrics/fact_cross_encoder", "--reference-share", "0.5", "--with-written"],
+     "--with-written, --reference-share change the recipe's stages"),
+    (["--free-text-expert", "only", "--first-stages", "/"], "--first-stages /: no weights.safetensors"),
 ])
 def test_train_cross_encoder_checks_the_written_styles_and_class_weights(tmp_path, capsys, extra, message):
     assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "m"), *extra]) == 2
