@@ -99,17 +99,21 @@ class Mixture:
     w = sigmoid((ROUGE-2 F1 of reference and report - center) / width) (rouge-score, no stemming).
     The shift keeps a faithful free-text report from scoring above the reference itself: 0.5 is the
     smallest multiple of 0.25 with which every dev case's reference scores at least as high as each
-    of its faithful written reports and rewrites."""
+    of its faithful written reports and rewrites. A weight within ``cutoff`` of 0 or 1 counts as 0 or
+    1, so a report is scored by one model only, unless its closeness falls in the narrow band between
+    (R2 0.81-0.99)."""
 
     center: float = 0.9
     width: float = 0.01
     free_text_shift: float = 0.5
+    cutoff: float = 1e-4
 
     def near_copy_weight(self, reference: str, prediction: str) -> float:
         import math
 
         closeness = _rouge2().score(reference, prediction)["rouge2"].fmeasure
-        return 1.0 / (1.0 + math.exp(-(closeness - self.center) / self.width))
+        weight = 1.0 / (1.0 + math.exp(-(closeness - self.center) / self.width))
+        return 0.0 if weight < self.cutoff else 1.0 if weight > 1.0 - self.cutoff else weight
 
 
 @cache

@@ -329,18 +329,22 @@ def _cross_encoder_scores(samples: Sequence[ScoringInput], options: MetricOption
     if input_format is not None:
         pairs = [mark_pair(reference, prediction, input_format) for reference, prediction in pairs]
     if options.cross_encoder_mode == "fact":  # sigmoid in float64, so near-1 scores do not collapse into ties
-        def probability(m, shift: float = 0.0) -> np.ndarray:
-            logits = m.predict(pairs, batch_size=batch, activation_fn=torch.nn.Identity(), show_progress_bar=False)
-            return 1.0 / (1.0 + np.exp(-(np.asarray(logits, dtype=np.float64) - shift)))
+        def probability(m, chosen: np.ndarray, shift: float = 0.0) -> np.ndarray:
+            out = np.zeros(len(pairs))
+            if chosen.any():
+                logits = m.predict([pairs[i] for i in np.flatnonzero(chosen)], batch_size=batch,
+                                   activation_fn=torch.nn.Identity(), show_progress_bar=False)
+                out[chosen] = 1.0 / (1.0 + np.exp(-(np.asarray(logits, dtype=np.float64) - shift)))
+            return out
 
-        near = probability(model)
         mixed = mixture_of(path)
         if mixed is None:
-            return near
+            return probability(model, np.ones(len(pairs), dtype=bool))
         expert_path, mixture = mixed
         expert = _load_once("cross-encoder", _cross_encoder, str(expert_path), options.metric_device)
         weight = np.array([mixture.near_copy_weight(s.reference, s.prediction) for s in samples])
-        return weight * near + (1.0 - weight) * probability(expert, mixture.free_text_shift)
+        # each model scores only the reports it has a weight for (most have one model's weight only)
+        return weight * probability(model, weight > 0) + (1.0 - weight) * probability(expert, weight < 1, mixture.free_text_shift)
     if options.cross_encoder_mode == "sts":
         return model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Sigmoid(), show_progress_bar=False)
     logits = model.predict(pairs, batch_size=batch, activation_fn=torch.nn.Identity(), show_progress_bar=False)
