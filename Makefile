@@ -29,7 +29,7 @@ venv: $(STAMP)
 test: venv
 	$(BIN)/python -m pytest -v -n 2 --durations=25
 
-# The metric-validity audit of the test split (~7 min on 2 cores); it refreshes the summary that
+# The metric-validity audit of the test split (~13 min on 2 cores); it refreshes the summary that
 # leaderboards quote (metrics/validity.json). metrics/README.md shows build/audit/audit.md.
 audit: venv
 	$(BIN)/reportbench metrics audit --out build/audit --publish metrics/validity.json
@@ -94,7 +94,7 @@ LEADERBOARD_RUNS ?= runs/two-families
 LEADERBOARD_OUT := leaderboards/two-families
 LORA_DIR := runs/finetune
 # Ranked by fact_recall, not the fact cross-encoder: measured on this page's own outputs (metrics/README.md).
-LEADERBOARD_WHY := Not \`cross_encoder\`: on 120 of this page's outputs judged for factual errors by two readers it orders two outputs of one case as the readers do in 0.83 of pairs, against 0.88 for \`fact_recall\`, and on all 792 it scores 95% of the outputs between 0.005 and 0.011, calling nearly every freely written report damaged (reportbench's metrics/README.md, sections On real model outputs and Real model outputs judged by reading).
+LEADERBOARD_WHY := Not \`cross_encoder\`: on 120 of this page's outputs judged for factual errors by two readers it orders two outputs of one case as the readers do in 0.72 of pairs, against 0.88 for \`fact_recall\`, and on all 792 it scores 95% of the outputs below 0.10, calling nearly every freely written report damaged (reportbench's metrics/README.md, sections On real model outputs and Real model outputs judged by reading).
 COMPARE := $(BIN)/reportbench compare $(LEADERBOARD_OUT)/data $(LEADERBOARD_OUT)/data --all-metrics
 leaderboard: venv $(VLLM_VENV)/.installed
 	for n in 20 40 80 160; do \

@@ -62,12 +62,12 @@ def test_two_family_page_ranks_seven_checkpoints_by_fact_recall_and_says_why_not
     assert 0.5 < judged["cross_encoder"] < judged["fact_recall"]
     assert (f"the readers do in {judged['cross_encoder']:.2f} of pairs, against "
             f"{judged['fact_recall']:.2f} for `fact_recall`") in page
-    # and the page's own samples (scored by the shipped cross-encoder): compressed near 0, though ordered
-    # much as fact recall orders them (metrics/README.md, On real model outputs)
+    # and the page's own samples (scored by the shipped cross-encoder): nearly all near 0, ordered only loosely
+    # as fact recall orders them (metrics/README.md, On real model outputs)
     samples = runs.samples
-    share = ((samples["cross_encoder"] >= 0.005) & (samples["cross_encoder"] <= 0.011)).mean()
-    assert f"on all 792 it scores {100 * share:.0f}% of the outputs between 0.005 and 0.011" in page
-    assert 0.5 < samples["cross_encoder"].corr(samples["fact_recall"], method="spearman") < samples["fact_recall"].corr(
+    share = (samples["cross_encoder"] < 0.1).mean()
+    assert f"on all 792 it scores {100 * share:.0f}% of the outputs below 0.10" in page
+    assert 0.2 < samples["cross_encoder"].corr(samples["fact_recall"], method="spearman") < samples["fact_recall"].corr(
         samples["bi_encoder_cosine"], method="spearman")
     ranking = page.split("## Ranking")[1].split("### Every other metric")[0]
     assert all(f"| {model} " in ranking for model in models)
