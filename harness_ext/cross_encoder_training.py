@@ -139,7 +139,7 @@ WRITTEN_STAGE = TrainingSettings(epochs=1, learning_rate=5e-5, seed=2, class_wei
 # The free-text expert (shipped in fact_cross_encoder/free_text): the written stage with no near-copies
 # of the reference among its damaged draws, so it learns to judge freely written reports, which the
 # model it starts from scores all alike; only the top layer, pooler and head are trained, so it adds
-# 3.9 MB and shares the lower layers. Trained like this on all four upper layers (14 MB) it judged
+# 3.8 MB and shares the lower layers. The same draw on all four upper layers (14 MB, lr 5e-5) judged
 # written reports as well, but ordered real model outputs no better than chance (metrics/README.md).
 FREE_TEXT_EXPERT = replace(WRITTEN_STAGE, frozen_layers=5, reference_share=0.0, learning_rate=1e-4)
 
