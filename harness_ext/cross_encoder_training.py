@@ -41,6 +41,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 from reportbench.audit import AuditInputError, build_candidates, load_audit_cases, packaged_rewrites
@@ -520,9 +521,11 @@ def train_free_text_expert(folder: str | Path, settings: TrainingSettings = FREE
     return report
 
 
+@cache
 def marking_digest(input_format: str = INPUT_FORMAT, cases_per_domain: int = 10) -> str:
     """sha256 of mark_pair's output on fixed dev pairs (rewrites, controls, damaged copies): it changes
-    exactly when the model's input would, so a test can tell the shipped weights still fit the code."""
+    exactly when the model's input would, so a test can tell the shipped weights still fit the code.
+    Computed once per process and format (about 6 s; every saved stage records it)."""
     cases, rewrites = training_cases()
     chosen = [c for domain in ("pharma", "traffic") for c in [c for c in cases if c["id"].startswith(domain)][:cases_per_domain]]
     candidates = build_candidates(chosen, rewrites, variants=1, seed=0, invented_pool="train")

@@ -240,10 +240,6 @@ def train_cross_encoder(args) -> int:
                     shutil.copyfile(first / name, out / name)
             reports = []
         else:
-            if (out / FREE_TEXT_DIR).exists():  # an expert of the model about to be replaced no longer fits it
-                print(f"reportbench metrics train-cross-encoder: removing {out / FREE_TEXT_DIR} (trained on the model being replaced)",
-                      file=sys.stderr)
-                shutil.rmtree(out / FREE_TEXT_DIR)
             styles = tuple(name.strip() for name in args.written_styles.split(",") if name.strip())
             recipe = (*RECIPE, replace(WRITTEN_STAGE, written_styles=styles)) if args.with_written else RECIPE
             last = recipe[-1]  # the flags below change the last stage only
@@ -253,6 +249,10 @@ def train_cross_encoder(args) -> int:
                 last = replace(last, reference_share=args.reference_share)
             recipe = (*recipe[:-1], last)
             reports = train_recipe(args.out, recipe, max_steps=args.max_steps, seed=args.seed, first_stages=args.first_stages)
+            if (out / FREE_TEXT_DIR).exists():  # an expert of the model just replaced no longer fits it
+                print(f"reportbench metrics train-cross-encoder: removing {out / FREE_TEXT_DIR} (trained on the model replaced)",
+                      file=sys.stderr)
+                shutil.rmtree(out / FREE_TEXT_DIR)
         if args.free_text_expert != "skip":
             reports.append(train_free_text_expert(out, max_steps=args.max_steps, seed=args.seed))
     except (OSError, ValueError) as err:
