@@ -491,30 +491,32 @@ def train_recipe(out: str | Path, recipe: Sequence[TrainingSettings] = RECIPE, p
     previous: Path | None = Path(first_stages) if first_stages else None
     stages = list(enumerate(recipe, 1))
     for number, stage in stages[-1:] if first_stages else stages:
-        changes: dict = {"seed": stage.seed + seed}
-        if max_steps is not None:
-            changes["max_steps"] = max_steps
-        if batch_size is not None:
-            changes["batch_size"] = batch_size
-        if previous is not None:
-            changes["init_from"] = str(previous)
         target = Path(out) if number == len(recipe) else stage_folder(out, number)
-        reports.append(train(target, replace(stage, **changes), progress))
+        reports.append(train(target, _run_settings(stage, seed, max_steps, batch_size, previous), progress))
         previous = target
     return reports
+
+
+def _run_settings(stage: TrainingSettings, seed: int, max_steps: int | None, batch_size: int | None,
+                  init_from: Path | None) -> TrainingSettings:
+    """A stage as one run trains it: ``seed`` added to its own, ``max_steps`` and ``batch_size`` replacing
+    its own when given, starting from ``init_from`` when given."""
+    changes: dict = {"seed": stage.seed + seed}
+    if max_steps is not None:
+        changes["max_steps"] = max_steps
+    if batch_size is not None:
+        changes["batch_size"] = batch_size
+    if init_from is not None:
+        changes["init_from"] = str(init_from)
+    return replace(stage, **changes)
 
 
 def train_free_text_expert(folder: str | Path, settings: TrainingSettings = FREE_TEXT_EXPERT, progress: bool = True,
                            max_steps: int | None = None, seed: int = 0, batch_size: int | None = None) -> TrainingReport:
     """Trains the free-text expert of the model in ``folder`` into ``folder/free_text`` (FREE_TEXT_DIR),
     starting from that model, and records how scoring mixes the two (``Mixture``)."""
-    changes: dict = {"seed": settings.seed + seed, "init_from": str(folder)}
-    if max_steps is not None:
-        changes["max_steps"] = max_steps
-    if batch_size is not None:
-        changes["batch_size"] = batch_size
     out = Path(folder) / FREE_TEXT_DIR
-    report = train(out, replace(settings, **changes), progress)
+    report = train(out, _run_settings(settings, seed, max_steps, batch_size, Path(folder)), progress)
     info = training_info(out)
     info["mixture"] = asdict(Mixture())
     (out / TRAINING_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")

@@ -211,7 +211,14 @@ def train_cross_encoder(args) -> int:
     import shutil
     from dataclasses import replace
 
-    from reportbench.cross_encoder_training import RECIPE, WRITTEN_STAGE, train_free_text_expert, train_recipe, with_class_weights
+    from reportbench.cross_encoder_training import (
+        RECIPE,
+        WRITTEN_STAGE,
+        compare,
+        train_free_text_expert,
+        train_recipe,
+        with_class_weights,
+    )
     from reportbench.metrics.fact_cross_encoder import FREE_TEXT_DIR, TRAINING_FILE, WEIGHTS_FILE
 
     def refuse(message: str) -> int:
@@ -257,12 +264,6 @@ def train_cross_encoder(args) -> int:
             reports.append(train_free_text_expert(out, max_steps=args.max_steps, seed=args.seed))
     except (OSError, ValueError) as err:
         return refuse(str(err))
-    return _after_training(args, reports)
-
-
-def _after_training(args, reports) -> int:
-    from reportbench.cross_encoder_training import compare
-
     steps, pairs, seconds = (sum(getattr(r, k) for r in reports) for k in ("steps", "examples_seen", "seconds"))
     print(f"trained {steps} steps ({pairs} pairs, {len(reports)} stage(s)) in {seconds:.0f} s -> {args.out}", file=sys.stderr)
     if args.compare_to:
