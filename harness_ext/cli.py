@@ -257,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer = metric_commands.add_parser("train-cross-encoder", help="train the fact-aware cross-encoder on the dev split (every stage of its recipe)")
     trainer.add_argument("--out", required=True, help="folder for weights.safetensors and training.json")
     trainer.add_argument("--max-steps", type=positive_int, help="stop each stage after this many steps (a quick check of the code path)")
+    trainer.add_argument("--train-batch-size", type=positive_int,
+                         help="(clean, damaged) pairs per step in every stage and the expert (default: each stage's own, 8)")
     trainer.add_argument("--seed", type=int, default=0, help="added to every stage's seed (default 0)")
     trainer.add_argument("--first-stages", help="a folder with the output of every stage but the last (OUT.stage2, or the "
                          "shipped model with --with-written): train only the last stage")

@@ -380,6 +380,8 @@ def train(out: str | Path, settings: TrainingSettings = TrainingSettings(), prog
     model.train()
     bar = tqdm(total=total, desc="training fact cross-encoder", disable=not progress, file=sys.stderr)
     for epoch in range(settings.epochs):
+        if report.steps >= total:  # max_steps reached: the later epochs' examples are never used
+            break
         examples = first if epoch == 0 else epoch_examples(cases, rewrites, settings, epoch, written)
         for start in range(0, len(examples), settings.batch_size):
             if report.steps >= total:

@@ -368,14 +368,17 @@ _REVERSALS: list[tuple[str, str]] = [
     (r"\bwithin\b", "outside"), (r"\bexpired\b", "valid"), (r"\bdamaged\b", "intact"), (r"\bcontaminated\b", "clean"),
     (r"\barrested\b", "released without charge"), (r"\bno\b", "a"),
 ]
+# Each pattern is a literal phrase between word boundaries: a text without the phrase is not scanned.
+_REVERSAL_PATTERNS = [(pattern[2:-2], re.compile(pattern), replacement) for pattern, replacement in _REVERSALS]
+assert all(re.escape(phrase) == phrase.replace(" ", "\\ ") for phrase, _, _ in _REVERSAL_PATTERNS)
 _AUXILIARY = re.compile(r"\b(was|were|had|has|is|are|could|would)\b(?! not\b)(?=\s+[a-z])")
 
 
 def _negate(text: str, context: CaseContext, rng: random.Random) -> Edit | None:
     options: list[tuple[int, int, str]] = []
-    for pattern, replacement in _REVERSALS:
-        for match in re.finditer(pattern, text):
-            options.append((match.start(), match.end(), replacement))
+    for phrase, pattern, replacement in _REVERSAL_PATTERNS:
+        if phrase in text:
+            options.extend((match.start(), match.end(), replacement) for match in pattern.finditer(text))
     if not options:  # no word with a clear opposite: negate an auxiliary ("was treated" -> "was not treated")
         for match in _AUXILIARY.finditer(text):
             options.append((match.start(), match.end(), f"{match.group()} not"))

@@ -255,13 +255,14 @@ def train_cross_encoder(args) -> int:
             if args.reference_share is not None:
                 last = replace(last, reference_share=args.reference_share)
             recipe = (*recipe[:-1], last)
-            reports = train_recipe(args.out, recipe, max_steps=args.max_steps, seed=args.seed, first_stages=args.first_stages)
+            reports = train_recipe(args.out, recipe, max_steps=args.max_steps, seed=args.seed, batch_size=args.train_batch_size,
+                                   first_stages=args.first_stages)
             if (out / FREE_TEXT_DIR).exists():  # an expert of the model just replaced no longer fits it
                 print(f"reportbench metrics train-cross-encoder: removing {out / FREE_TEXT_DIR} (trained on the model replaced)",
                       file=sys.stderr)
                 shutil.rmtree(out / FREE_TEXT_DIR)
         if args.free_text_expert != "skip":
-            reports.append(train_free_text_expert(out, max_steps=args.max_steps, seed=args.seed))
+            reports.append(train_free_text_expert(out, max_steps=args.max_steps, seed=args.seed, batch_size=args.train_batch_size))
     except (OSError, ValueError) as err:
         return refuse(str(err))
     steps, pairs, seconds = (sum(getattr(r, k) for r in reports) for k in ("steps", "examples_seen", "seconds"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from reportbench.metrics.base import FIELDS, Metric
 from reportbench.metrics.schema import KEY_FIELDS
@@ -84,9 +85,12 @@ def person_names(who: str) -> list[str]:
     return names
 
 
-def fact_spans(text: str) -> list[tuple[str, int, int]]:
-    """(kind, start, end) of every date, time, ID, quantity and number written in a text."""
-    return [(m.lastgroup, m.start(), m.end()) for m in _FACT_PATTERN.finditer(text or "")]
+@lru_cache(maxsize=4096)
+def fact_spans(text: str) -> tuple[tuple[str, int, int], ...]:
+    """(kind, start, end) of every date, time, ID, quantity and number written in a text.
+
+    Cached: damaging and marking texts scan the same reference many times."""
+    return tuple((m.lastgroup, m.start(), m.end()) for m in _FACT_PATTERN.finditer(text or ""))
 
 
 def facts_in_text(text: str, field: str = "") -> list[Fact]:

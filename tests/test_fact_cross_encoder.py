@@ -261,7 +261,7 @@ def test_few_step_training_is_deterministic_and_loads_as_a_cross_encoder(tmp_pat
 
     assert len(RECIPE) == 3 and RECIPE[-1].input_format == training_info()["input"]
     for name in ("a", "b"):
-        train_recipe(tmp_path / name, RECIPE, progress=False, max_steps=2, batch_size=2)
+        train_recipe(tmp_path / name, RECIPE, progress=False, max_steps=2, batch_size=1)
     assert (tmp_path / "a" / WEIGHTS_FILE).read_bytes() == (tmp_path / "b" / WEIGHTS_FILE).read_bytes()
     before_last = stage_folder(tmp_path / "a", len(RECIPE) - 1)
     assert before_last.name == f"a.stage{len(RECIPE) - 1}"
@@ -273,7 +273,7 @@ def test_few_step_training_is_deterministic_and_loads_as_a_cross_encoder(tmp_pat
     assert info["continued_from"]["weights_sha256"] == hashlib.sha256((before_last / WEIGHTS_FILE).read_bytes()).hexdigest()
     assert info["continued_from"]["continued_from"]["continued_from"] is None  # the whole recipe is on file
     # only the last stage, from the first run's stage before it: the same weights again
-    train_recipe(tmp_path / "c", RECIPE, progress=False, max_steps=2, batch_size=2, first_stages=before_last)
+    train_recipe(tmp_path / "c", RECIPE, progress=False, max_steps=2, batch_size=1, first_stages=before_last)
     assert (tmp_path / "c" / WEIGHTS_FILE).read_bytes() == (tmp_path / "a" / WEIGHTS_FILE).read_bytes()
     case = CASES[0]
     options = DEFAULT_OPTIONS.__class__(cross_encoder=str(tmp_path / "a"))
@@ -287,10 +287,10 @@ def test_few_step_training_is_deterministic_and_loads_as_a_cross_encoder(tmp_pat
     from reportbench.cross_encoder_training import train_free_text_expert
     from reportbench.metrics.fact_cross_encoder import model_folder
 
-    train_free_text_expert(tmp_path / "a", progress=False, max_steps=1)
+    train_free_text_expert(tmp_path / "a", progress=False, max_steps=1, batch_size=1)
     # the command line, only the expert, from a finished model copied to --out: the same bytes again
     assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "d"), "--first-stages", str(tmp_path / "a"),
-                 "--free-text-expert", "only", "--max-steps", "1"]) == 0
+                 "--free-text-expert", "only", "--max-steps", "1", "--train-batch-size", "1"]) == 0
     expert = tmp_path / "a" / FREE_TEXT_DIR
     assert (tmp_path / "d" / WEIGHTS_FILE).read_bytes() == (tmp_path / "a" / WEIGHTS_FILE).read_bytes()
     assert (expert / WEIGHTS_FILE).read_bytes() == (tmp_path / "d" / FREE_TEXT_DIR / WEIGHTS_FILE).read_bytes()
@@ -309,7 +309,7 @@ def test_few_step_training_is_deterministic_and_loads_as_a_cross_encoder(tmp_pat
     assert all(0 <= v <= 1 for v in mixed) and mixed[0] == pytest.approx(value[0], abs=1e-4)  # the reference: the model below alone
     # retraining the model drops the expert trained on the one it replaces
     assert main(["metrics", "train-cross-encoder", "--out", str(tmp_path / "d"), "--first-stages", str(before_last),
-                 "--free-text-expert", "skip", "--max-steps", "1"]) == 0
+                 "--free-text-expert", "skip", "--max-steps", "1", "--train-batch-size", "1"]) == 0
     assert not (tmp_path / "d" / FREE_TEXT_DIR).exists()
 
 
