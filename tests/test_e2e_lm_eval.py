@@ -134,7 +134,9 @@ def test_embedded_smollm2_on_two_documents(tmp_path):
     model_dir = run_cli(["reportbench", "model-path", "smollm2-135m"], cwd=tmp_path)
     assert_ok(model_dir)
     out = tmp_path / "out"
-    args = lm_eval_args(model_dir.stdout.strip(), "reportbench_traffic_d", out, "--limit", "2", "--apply_chat_template", "--batch_size", "2")
+    # 150 new tokens: a title and most of a report (the task's 300 made this test 20 s longer, same checks)
+    args = lm_eval_args(model_dir.stdout.strip(), "reportbench_traffic_d", out, "--limit", "2", "--apply_chat_template", "--batch_size", "2",
+                        "--gen_kwargs", "max_gen_toks=150")
     result = run_cli(args, tmp_path)
     assert_ok(result)
     results, samples = read_results(out)
