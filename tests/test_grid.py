@@ -289,43 +289,35 @@ def test_grid_runs_resumes_and_survives_kill_9(tiny_llama, tmp_path):
         calls[cell_dir.name] = (cell_record["config"]["gen_kwargs"]["do_sample"], efficiency["shared_call"]["cells"])
         assert efficiency["wall_seconds"] >= efficiency["generation_seconds"] > 0
     assert sorted(calls.values()) == [(False, 4)] * 4 + [(True, 1)] * 4
-    # Cell by cell (one cell per generate call) gives the same per-sample outputs.
-    single = tmp_path / "single"
-    single_config = tmp_path / "single.yaml"
-    single_config.write_text(yaml.safe_dump(yaml.safe_load(config.read_text()) | {"max_requests_per_call": 1}))
-    one_by_one = run_cli(["reportbench", "grid", str(single_config), "--output", str(single)], tmp_path)
-    assert one_by_one.returncode == 0, one_by_one.stderr[-3000:]
-    assert {json.loads(p.read_text())["efficiency"]["shared_call"]["cells"] for p in single.rglob("cell.json")} == {1}
-    assert outputs(single) == outputs(clean)
 
     again = run_cli(["reportbench", "grid", str(config), "--output", str(clean)], tmp_path)
     assert "8 cells, 8 already done, 0 to run" in again.stdout
     assert "Running generate_until" not in again.stderr  # nothing generated
 
+    # One interrupted run after another on one folder: SIGKILL, then SIGTERM and SIGINT (Ctrl-C), each
+    # stopping the resumed run a cell later. Each resume starts from what the stopped run finished; a
+    # stop exits 143/130 with one line saying how to resume, no traceback, no staging folder, no child
+    # process; the last resume equals the uninterrupted run.
     killed = tmp_path / "killed"
     finished = kill_grid_after(config, killed, cells=2)
-    assert 2 <= finished < 8
-    resumed = run_cli(["reportbench", "grid", str(config), "--output", str(killed)], tmp_path)
-    assert resumed.returncode == 0 and f"{finished} already done, {8 - finished} to run" in resumed.stdout
-    assert list(killed.rglob(".*.tmp-*")) == []  # the killed run's half-written cell was removed
-    assert outputs(killed) == outputs(clean)
-
-    # SIGTERM and SIGINT (Ctrl-C) stop cleanly: 143/130, one line saying how to resume, no traceback,
-    # no staging folder, no child process; the resumed run equals the uninterrupted one.
+    assert 2 <= finished < 6
     for sig, status, name in ((signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")):
-        stopped = tmp_path / f"stopped-{name}"
-        finished, returncode, stderr, seconds, survivors = stop_grid_after(config, stopped, cells=2, sig=sig)
+        before = finished
+        finished, returncode, stderr, seconds, survivors = stop_grid_after(config, killed, cells=before + 1, sig=sig)
         assert returncode == status and seconds < 30 and survivors == [], (seconds, survivors, stderr[-3000:])
+        assert before < finished < 8
         assert "Traceback" not in stderr and f"reportbench grid: stopped by {name}: {finished} of 8 cells done" in stderr
         assert "Run the same command again to resume." in stderr
-        assert list(stopped.rglob(".*.tmp-*")) == []
-        resumed = run_cli(["reportbench", "grid", str(config), "--output", str(stopped)], tmp_path)
-        assert resumed.returncode == 0 and f"{finished} already done, {8 - finished} to run" in resumed.stdout
-        assert outputs(stopped) == outputs(clean)
+        assert list(killed.rglob(".*.tmp-*")) == []  # a stopped run's (or the killed one's) half-written cell was removed
+    resumed = run_cli(["reportbench", "grid", str(config), "--output", str(killed)], tmp_path)
+    assert resumed.returncode == 0 and f"{finished} already done, {8 - finished} to run" in resumed.stdout
+    assert list(killed.rglob(".*.tmp-*")) == []
+    assert outputs(killed) == outputs(clean)
 
-    # Two processes on one output folder compute each cell once (a per-cell claim); together they equal one run.
+    # Two processes on one output folder, cell by cell (one cell per generate call): each cell is
+    # computed once (a per-cell claim), and together they equal the run that shared generate calls.
     four = tmp_path / "four.yaml"
-    four.write_text(yaml.safe_dump(yaml.safe_load(config.read_text()) | {"seeds": [0]}))
+    four.write_text(yaml.safe_dump(yaml.safe_load(config.read_text()) | {"seeds": [0], "max_requests_per_call": 1}))
     shared = tmp_path / "shared"
     command = [str(BIN / "reportbench"), "grid", str(four), "--output", str(shared)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -338,6 +330,7 @@ def test_grid_runs_resumes_and_survives_kill_9(tiny_llama, tmp_path):
     skipped = sum(err.count("skipped cell ") for _, err in logs)
     already = [int(re.search(r"4 cells, (\d) already done", out).group(1)) for out, _ in logs]
     assert skipped + sum(already) == 4, logs  # every cell the other process had is named as skipped
+    assert {json.loads(p.read_text())["efficiency"]["shared_call"]["cells"] for p in shared.rglob("cell.json")} == {1}
     assert outputs(shared) == {k: v for k, v in outputs(clean).items() if k in outputs(shared)} and len(outputs(shared)) == 4
     assert list(shared.rglob(".*.tmp-*")) == []
     # the claims live in one hidden folder, never among the cells
