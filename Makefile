@@ -10,7 +10,7 @@ STAMP := $(VENV)/.reportbench-installed
 DEMO_OUT ?= demo_results
 DEMO_LIMIT ?= 2
 
-.PHONY: venv test test-fast lint demo clean bench-metrics bench-grid bench-constrained bench-structured-output test-vllm leaderboard leaderboard-page \
+.PHONY: venv test test-fast lint demo clean bench-metrics bench-grid bench-vllm-batch bench-constrained bench-structured-output test-vllm leaderboard leaderboard-page \
 	audit train-cross-encoder
 
 # Idempotent: re-runs only when the package metadata changes.
@@ -126,6 +126,10 @@ bench-metrics: venv
 
 bench-grid: $(VLLM_VENV)/.installed
 	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/python benchmarks/bench_grid.py
+
+# What a fuller batch buys per token on this machine's vLLM (the ceiling of one call across cells).
+bench-vllm-batch: $(VLLM_VENV)/.installed
+	VLLM_CPU_OMP_THREADS_BIND=0-1 $(VLLM_VENV)/bin/python benchmarks/bench_vllm_batch.py
 
 # Which library constrains HF generation (needs the two it is compared with).
 bench-constrained: venv
