@@ -73,6 +73,17 @@ def test_negation_changes_one_short_span_and_other_case_is_a_different_report():
         assert edit.text != case["event_description"] and edit.change.split()[-1].split("-")[0] == case["id"].split("-")[0]
 
 
+def test_every_reversal_is_a_literal_phrase_between_word_boundaries():
+    """_negate scans a text for a reversal only when the text holds its phrase: exact only for such patterns."""
+    import re
+
+    from reportbench.damage import _REVERSAL_PATTERNS, _REVERSALS
+
+    assert len(_REVERSAL_PATTERNS) == len(_REVERSALS)
+    for phrase, pattern, _ in _REVERSAL_PATTERNS:
+        assert re.fullmatch(r"[A-Za-z]+( [A-Za-z]+)*", phrase) and pattern.pattern == rf"\b{phrase}\b", pattern.pattern
+
+
 def test_every_class_applies_to_most_cases_and_is_deterministic():
     for kind in DAMAGE_CLASSES:
         applicable = sum(1 for _ in _edits(kind, seeds=[0]))
