@@ -345,9 +345,9 @@ def _trainable(name: str, frozen_layers: int) -> bool:
 
 
 def train(out: str | Path, settings: TrainingSettings = TrainingSettings(), progress: bool = True,
-          checkpoints: bool = False) -> TrainingReport:
+          checkpoints: bool = False, record: Mapping | None = None) -> TrainingReport:
     """Trains and writes weights.safetensors + training.json to ``out`` (and ``out/epochN`` after each
-    earlier epoch with ``checkpoints``)."""
+    earlier epoch with ``checkpoints``); ``record``: more keys for training.json."""
     import torch
     from tqdm.auto import tqdm
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
@@ -409,16 +409,17 @@ def train(out: str | Path, settings: TrainingSettings = TrainingSettings(), prog
             bar.set_postfix(epoch=epoch, loss=f"{sum(report.losses[-20:]) / len(report.losses[-20:]):.3f}")
         if checkpoints and epoch + 1 < settings.epochs:
             report.seconds = round(time.perf_counter() - started, 1)
-            _save(model, trainable, Path(out) / f"epoch{epoch + 1}", settings, cases, rewrites, len(first), report, written)
+            _save(model, trainable, Path(out) / f"epoch{epoch + 1}", settings, cases, rewrites, len(first), report, written, record)
     bar.close()
     report.seconds = round(time.perf_counter() - started, 1)
 
-    _save(model, trainable, Path(out), settings, cases, rewrites, len(first), report, written)
+    _save(model, trainable, Path(out), settings, cases, rewrites, len(first), report, written, record)
     return report
 
 
 def _save(model, trainable: set[str], out: Path, settings: TrainingSettings, cases, rewrites, pairs_per_epoch: int,
-          report: TrainingReport, written: Mapping[str, Sequence[WrittenText]] | None = None) -> None:
+          report: TrainingReport, written: Mapping[str, Sequence[WrittenText]] | None = None,
+          record: Mapping | None = None) -> None:
     import torch
     from safetensors.torch import save_file
 
@@ -464,6 +465,7 @@ def _save(model, trainable: set[str], out: Path, settings: TrainingSettings, cas
         "final_loss_mean_last_20": round(sum(report.losses[-20:]) / max(1, len(report.losses[-20:])), 5),
         "weights_sha256": hashlib.sha256((out / WEIGHTS_FILE).read_bytes()).hexdigest(),
         "marking_sha256": marking_digest(settings.input_format),
+        **(record or {}),
     }
     (out / TRAINING_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     (out / "losses.json").write_text(json.dumps(report.losses) + "\n", encoding="utf-8")
@@ -517,12 +519,8 @@ def train_free_text_expert(folder: str | Path, settings: TrainingSettings = FREE
                            max_steps: int | None = None, seed: int = 0, batch_size: int | None = None) -> TrainingReport:
     """Trains the free-text expert of the model in ``folder`` into ``folder/free_text`` (FREE_TEXT_DIR),
     starting from that model, and records how scoring mixes the two (``Mixture``)."""
-    out = Path(folder) / FREE_TEXT_DIR
-    report = train(out, _run_settings(settings, seed, max_steps, batch_size, Path(folder)), progress)
-    info = training_info(out)
-    info["mixture"] = asdict(Mixture())
-    (out / TRAINING_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    return report
+    return train(Path(folder) / FREE_TEXT_DIR, _run_settings(settings, seed, max_steps, batch_size, Path(folder)), progress,
+                 record={"mixture": asdict(Mixture())})
 
 
 @cache
