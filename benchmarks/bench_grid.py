@@ -58,10 +58,14 @@ def lm_eval_outputs(folder: Path) -> dict[str, list]:
     return {row["doc"]["id"]: row["resps"] for row in map(json.loads, samples.read_text().splitlines())}
 
 
-def differing(a: dict[str, dict[str, list]], b: dict[str, dict[str, list]]) -> str:
-    """The cells whose outputs differ, each with how many of its samples differ ("none" when all agree)."""
+def differing(a: dict[str, dict[str, list]], b: dict[str, dict[str, list]]) -> dict[str, int]:
+    """The cells of ``a`` whose outputs differ in ``b``, each with how many of its samples differ."""
     counts = {cell: sum(outputs.get(doc) != b.get(cell, {}).get(doc) for doc in outputs) for cell, outputs in a.items()}
-    return ", ".join(f"{cell} ({n}/{len(a[cell])} samples)" for cell, n in sorted(counts.items()) if n) or "none"
+    return {cell: n for cell, n in sorted(counts.items()) if n}
+
+
+def named(counts: dict[str, int], a: dict[str, dict[str, list]]) -> str:
+    return ", ".join(f"{cell} ({n}/{len(a[cell])} samples)" for cell, n in counts.items()) or "none"
 
 
 def efficiency(root: Path) -> tuple[float, int]:
@@ -114,8 +118,7 @@ def main() -> None:
             print(log.read_text()[-6000:])
             raise
         cross, single = grid_outputs(tmp / "cross"), grid_outputs(tmp / "single")
-        same_single = sum(cross[c] == single.get(c) for c in cross)
-        same_cli = sum(cross[c] == cli.get(c) for c in cross) if cli else None
+        single_differs, cli_differs = differing(cross, single), differing(cross, cli)
         cell_seconds, tokens = efficiency(tmp / "cross")
         single_cell_seconds, _ = efficiency(tmp / "single")
     # the targets' section only from the whole comparison; any other run writes a section of its own
@@ -145,10 +148,10 @@ def main() -> None:
     if cli:
         lines.append(f"- one call vs 12 `lm_eval` runs: **{cli_seconds / cross_seconds:.2f}x** faster (target at limit {LIMIT}: >= 2.5x)")
     lines += [
-        f"- identical per-sample outputs: {same_single}/12 cells cell by cell"
-        + (f", {same_cli}/12 cells in the `lm_eval` runs" if cli else "")
+        f"- identical per-sample outputs: {len(cross) - len(single_differs)}/12 cells cell by cell"
+        + (f", {len(cross) - len(cli_differs)}/12 cells in the `lm_eval` runs" if cli else "")
         + " (sampled; each request seeded from cell seed, case id and repeat); cells that differ: "
-        f"cell by cell {differing(cross, single)}" + (f"; `lm_eval` runs {differing(cross, cli)}" if cli else ""),
+        f"cell by cell {named(single_differs, cross)}" + (f"; `lm_eval` runs {named(cli_differs, cross)}" if cli else ""),
         f"- apportioned cell wall times add up to {cell_seconds:.1f} s of the one-call grid's {cross_seconds:.1f} s "
         f"({single_cell_seconds:.1f} s cell by cell); the rest is process start and model load; "
         f"{tokens} tokens generated",
