@@ -115,6 +115,11 @@ class Mixture:
         weight = 1.0 / (1.0 + math.exp(-(closeness - self.center) / self.width))
         return 0.0 if weight < self.cutoff else 1.0 if weight > 1.0 - self.cutoff else weight
 
+    @classmethod
+    def recorded(cls, info: dict) -> Mixture:
+        """The mixture an expert's training record (``training.json``) holds; the defaults where it holds none."""
+        return cls(**info.get("mixture", {}))
+
 
 @cache
 def _rouge2():
@@ -158,8 +163,8 @@ def assemble(folder: Path, target: Path) -> None:
     expert = free_text_expert(folder)
     if expert is not None:
         _assemble_one(expert, target / FREE_TEXT_DIR)
-        mixture = training_info(expert).get("mixture", {})
-        (target / MIXTURE_FILE).write_text(json.dumps({"expert": FREE_TEXT_DIR, **asdict(Mixture(**mixture))}) + "\n")
+        mixture = Mixture.recorded(training_info(expert))
+        (target / MIXTURE_FILE).write_text(json.dumps({"expert": FREE_TEXT_DIR, **asdict(mixture)}) + "\n")
 
 
 def model_folder(folder: Path = SHIPPED_DIR) -> Path:

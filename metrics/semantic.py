@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from reportbench.metrics.base import MODEL, TITLES, Metric, MetricUnavailable, ScoringInput
 from reportbench.metrics.encoders import DEFAULT_ENCODER, resolve_model
-from reportbench.metrics.fact_cross_encoder import mark_pair, marked_input, mixture_of, weights_folder
+from reportbench.metrics.fact_cross_encoder import Mixture, free_text_expert, mark_pair, marked_input, mixture_of, weights_folder
 from reportbench.metrics.options import CROSS_ENCODER_MODES, MetricOptions
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baselines"
@@ -373,15 +373,12 @@ def _cross_encoder_settings(options: MetricOptions) -> dict:
 
 def _fact_settings(folder: Path) -> dict:
     """A trained folder's record, and its free-text expert's with how the two are mixed."""
-    from dataclasses import asdict
-
-    from reportbench.metrics.fact_cross_encoder import Mixture, free_text_expert
-
     out = {"training": _fact_training_summary(folder)}
     expert = free_text_expert(folder)
     if expert is not None:
         summary = _fact_training_summary(expert)
-        mixture = Mixture(**summary.pop("mixture", {}))
+        mixture = Mixture.recorded(summary)
+        summary.pop("mixture", None)
         out["free_text_expert"] = {"mixture": asdict(mixture), "definition": " ".join(Mixture.__doc__.split(".")[0].split()) + ".",
                                    "training": summary}
     return out
